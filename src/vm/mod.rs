@@ -1,0 +1,3 @@
+//! The builder VM: talking to QEMU, and (later) preparing and supervising it.
+
+pub mod qmp;

@@ -1,0 +1,11 @@
+//! BuilderBar's integration and end-to-end tests, in one binary so the core
+//! links once. Tests that boot the dev VM share a limit on how many VMs run
+//! at once (see `support::vm`).
+
+// A test fails by panicking; its helpers may too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod dev_runner_cli;
+mod dev_vm;
