@@ -81,4 +81,14 @@ if command -v rustup >/dev/null; then
   for comp in rustfmt clippy; do
     grep -q "^$comp" <<<"$installed" || rustup component add "$comp"
   done
+  # For the macOS type-check; scripts/check-macos.sh says loudly when missing.
+  rustup target list --installed | grep -qx aarch64-apple-darwin ||
+    rustup target add aarch64-apple-darwin ||
+    echo "setup: WARNING: could not add the aarch64-apple-darwin target; the macOS type-check will not run" >&2
+fi
+
+# The dev VM's kernel is fetched by package name from the apt lists; make sure
+# they know it.
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+  as_root apt-get -o DPkg::Lock::Timeout=120 -q update
 fi
