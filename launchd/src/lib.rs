@@ -1,9 +1,23 @@
 //! launchd, the one owner of the VM's lifecycle on macOS.
 //!
-//! This crate will hold the typed job model (written as a plist), the
-//! `launchctl` client and the parser of `launchctl print`. It compiles on every
-//! OS: nothing here links against macOS; the client shells out to a
-//! configurable `launchctl`, so tests run it against a faithful double.
+//! This crate holds the typed job model (written as a plist), BuilderBar's VM
+//! job, the `launchctl` client and the parser of `launchctl print`. It compiles
+//! on every OS: nothing here links against macOS; the client shells out to a
+//! configurable `launchctl`, so tests run it against a faithful double (the
+//! `launchctl-double` binary of this crate).
+
+pub mod job;
+pub mod launchctl;
+pub mod print;
+pub mod vm_job;
+
+pub use job::{
+    DEFAULT_EXIT_TIMEOUT, DEFAULT_THROTTLE_INTERVAL, Job, JobError, KeepAlive, KeepAliveConditions,
+    ProcessType, Termination,
+};
+pub use launchctl::{Launchctl, LaunchctlError, SYSTEM_LAUNCHCTL};
+pub use print::{LastExit, PrintParseError, ServiceState, ServiceStatus, parse_print};
+pub use vm_job::{VmJobInputs, launch_agent_plist_path, vm_job};
 
 /// The label of BuilderBar's VM job, in launchd's reverse-DNS style.
 pub const VM_JOB_LABEL: &str = "dev.builderbar.vm";
