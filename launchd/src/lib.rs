@@ -17,7 +17,7 @@ pub use job::{
 };
 pub use launchctl::{Launchctl, LaunchctlError, SYSTEM_LAUNCHCTL};
 pub use print::{LastExit, PrintParseError, ServiceState, ServiceStatus, parse_print};
-pub use vm_job::{VmJobInputs, launch_agent_plist_path, vm_job};
+pub use vm_job::{NIX_STORE, VmJobInputs, WAIT4PATH, launch_agent_plist_path, vm_job};
 
 /// The label of BuilderBar's VM job, in launchd's reverse-DNS style.
 pub const VM_JOB_LABEL: &str = "dev.builderbar.vm";

@@ -9,10 +9,17 @@ use std::time::Duration;
 use crate::VM_JOB_LABEL;
 use crate::job::{Job, JobError, KeepAlive, ProcessType};
 
-/// The fixed shell script of the VM job. It never contains a value from the
-/// user or the machine: the binary and its arguments follow as separate argv
-/// elements and reach it as `"$@"`, so no path can be re-parsed by the shell.
-pub const VM_JOB_SCRIPT: &str = "/bin/wait4path /nix/store && exec \"$@\"";
+/// The fixed shell script of the VM job: wait for a path with the waiting
+/// program, then become the supervisor. It never contains a value from the
+/// user or the machine: the waiting program, the path, the binary and its
+/// arguments follow as separate argv elements (`$1`, `$2`, then `"$@"`), so
+/// no path can be re-parsed by the shell.
+pub const VM_JOB_SCRIPT: &str = "\"$1\" \"$2\" && shift 2 && exec \"$@\"";
+/// macOS's own program that waits until a path exists.
+pub const WAIT4PATH: &str = "/bin/wait4path";
+/// The job waits for the Nix store to be mounted (an APFS volume that may
+/// appear after login) before starting anything.
+pub const NIX_STORE: &str = "/nix/store";
 /// `$0` of the script: the name the waiting shell shows in `ps` and errors.
 pub const VM_JOB_SHELL_NAME: &str = "builderbar-vm-wait";
 /// Seconds launchd waits between two starts of a crashing VM job.
@@ -40,20 +47,28 @@ pub struct VmJobInputs {
     pub environment: BTreeMap<String, String>,
     /// How long the supervisor waits for the guest to power down on SIGTERM.
     pub power_down_wait: Duration,
+    /// The program that waits for `wait_path` ([`WAIT4PATH`] on macOS;
+    /// tests on Linux pass a stand-in).
+    pub wait_program: PathBuf,
+    /// What must exist before the supervisor starts ([`NIX_STORE`]).
+    pub wait_path: PathBuf,
 }
 
 /// Builds the VM job's model from plain inputs.
 ///
-/// `ProgramArguments` is
-/// `["/bin/sh", "-c", VM_JOB_SCRIPT, VM_JOB_SHELL_NAME, <binary>, "vm", "run"]`:
-/// launchd has no "wait for a path" key, `/bin/wait4path` only waits, so a
-/// shell runs both; the script is a constant and `exec` makes the supervisor
-/// replace the shell, so launchd's SIGTERM reaches it directly and its pid is
-/// the job's pid.
+/// `ProgramArguments` is `["/bin/sh", "-c", VM_JOB_SCRIPT, VM_JOB_SHELL_NAME,
+/// <wait program>, <wait path>, <binary>, "vm", "run", "--powerdown-timeout",
+/// <secs>]`: launchd has no "wait for a path" key, `/bin/wait4path` only
+/// waits, so a shell runs both; the script is a constant and `exec` makes the
+/// supervisor replace the shell, so launchd's SIGTERM reaches it directly and
+/// its pid is the job's pid.
 pub fn vm_job(inputs: &VmJobInputs) -> Result<Job, JobError> {
     check_binary(&inputs.binary)?;
     let binary = utf8(&inputs.binary, "the builderbar binary")?;
     utf8(&inputs.state_dir, "the state folder")?;
+    let wait_program = utf8(&inputs.wait_program, "the waiting program")?;
+    let wait_path = utf8(&inputs.wait_path, "the path to wait for")?;
+    let wait_secs = inputs.power_down_wait.as_secs().max(1).to_string();
     let mut job = Job::new(
         VM_JOB_LABEL,
         vec![
@@ -61,9 +76,13 @@ pub fn vm_job(inputs: &VmJobInputs) -> Result<Job, JobError> {
             "-c".into(),
             VM_JOB_SCRIPT.into(),
             VM_JOB_SHELL_NAME.into(),
+            wait_program.into(),
+            wait_path.into(),
             binary.into(),
             "vm".into(),
             "run".into(),
+            "--powerdown-timeout".into(),
+            wait_secs,
         ],
     );
     job.environment_variables = inputs.environment.clone();
@@ -135,6 +154,8 @@ mod tests {
             stderr_log: "/Users/ann/Library/Logs/BuilderBar/vm.err.log".into(),
             environment: BTreeMap::new(),
             power_down_wait: Duration::from_secs(30),
+            wait_program: WAIT4PATH.into(),
+            wait_path: NIX_STORE.into(),
         }
     }
 
@@ -142,7 +163,10 @@ mod tests {
     fn binary_is_a_separate_argument() {
         let job = vm_job(&inputs()).unwrap();
         assert_eq!(job.program_arguments[2], VM_JOB_SCRIPT);
-        assert_eq!(job.program_arguments[4], inputs().binary.to_str().unwrap());
+        assert_eq!(job.program_arguments[4], WAIT4PATH);
+        assert_eq!(job.program_arguments[5], NIX_STORE);
+        assert_eq!(job.program_arguments[6], inputs().binary.to_str().unwrap());
+        assert_eq!(job.program_arguments[10], "30");
         assert_eq!(job.exit_time_out, Some(40));
         assert!(job.exit_time_out.unwrap() as u64 > inputs().power_down_wait.as_secs());
     }

@@ -41,6 +41,8 @@ fn vm_inputs() -> VmJobInputs {
         stderr_log: "/Users/ann/Library/Logs/BuilderBar/vm.err.log".into(),
         environment: BTreeMap::from([("BUILDERBAR_LOG".to_owned(), "info".to_owned())]),
         power_down_wait: Duration::from_secs(30),
+        wait_program: launchd::WAIT4PATH.into(),
+        wait_path: launchd::NIX_STORE.into(),
     }
 }
 
@@ -115,11 +117,15 @@ fn vm_job_program_arguments_are_exact() {
         [
             "/bin/sh",
             "-c",
-            "/bin/wait4path /nix/store && exec \"$@\"",
+            "\"$1\" \"$2\" && shift 2 && exec \"$@\"",
             "builderbar-vm-wait",
+            "/bin/wait4path",
+            "/nix/store",
             "/Users/ann/Library/Application Support/BuilderBar/bin/builderbar",
             "vm",
             "run",
+            "--powerdown-timeout",
+            "30",
         ]
     );
 }
