@@ -23,8 +23,9 @@ lint:
 check-macos:
 	@scripts/check-macos.sh
 
+## Every test, with a real Secret Service (gnome-keyring) for the keychain tests.
 unit:
-	$(CARGO) test --workspace
+	scripts/with-secret-service.sh $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`); numbers go to docs/BENCHMARKS.md.
 bench: setup

@@ -13,6 +13,8 @@ debian_packages=(
   openssh-client   # the real ssh used by tests and by nix-daemon
   xz-utils
   ca-certificates
+  dbus             # dbus-run-session: a private session bus for the Secret Service tests
+  gnome-keyring    # a real Secret Service behind keyring (scripts/with-secret-service.sh)
 )
 
 # qemu-system-x86 comes from bookworm-backports: the machine already has

@@ -2,4 +2,9 @@
 //! do, as plain functions. Nothing here depends on tauri; the app and the CLI
 //! are thin front doors over this library.
 
+pub mod fsutil;
+pub mod keys;
+pub mod paths;
+pub mod service;
+pub mod settings;
 pub mod vm;

@@ -2,6 +2,12 @@
 //! their own modules and call into the core.
 
 mod dev_runner;
+mod keys;
+mod logs;
+mod service;
+mod settings;
+mod status;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -23,13 +29,44 @@ struct Cli {
 enum Command {
     /// Build the Linux dev VM and write its runner (development on Linux only)
     DevRunner(dev_runner::Args),
+    /// The builder VM's supervisor (what launchd runs)
+    #[command(subcommand)]
+    Vm(vm::Command),
+    /// Start the builder (it keeps running after this command exits)
+    Start,
+    /// Stop the builder; it stays stopped, across logins too, until `start`
+    Stop,
+    /// Stop the builder cleanly and start it again
+    Restart,
+    /// Show whether the builder is running, its port, uptime and last error
+    Status(status::Args),
+    /// Show the builder's log (the supervisor's, QEMU's and the guest's)
+    Logs(logs::Args),
+    /// Show or change the settings (port, disk, memory, cores, …)
+    #[command(subcommand)]
+    Settings(settings::Command),
+    /// The builder key and the public keys allowed into the builder
+    #[command(subcommand)]
+    Keys(keys::Command),
 }
 
 pub fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // The supervisor logs to its own rotating file instead of stderr.
+    if let Command::Vm(command) = cli.command {
+        return vm::run(command);
+    }
+    init_logging();
     let result = match cli.command {
         Command::DevRunner(args) => dev_runner::run(args),
+        Command::Vm(_) => Ok(()),
+        Command::Start => service::run(service::Action::Start),
+        Command::Stop => service::run(service::Action::Stop),
+        Command::Restart => service::run(service::Action::Restart),
+        Command::Status(args) => status::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Settings(command) => settings::run(command),
+        Command::Keys(command) => keys::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,6 +75,18 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Sends tracing's output to the VM's log (for `vm run`).
+fn log_to(log: builderbar::vm::log::VmLog) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BUILDERBAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(log)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
 }
 
 /// Progress and warnings go to stderr, so that `--json` output on stdout

@@ -1,3 +1,15 @@
-//! The builder VM: talking to QEMU, and (later) preparing and supervising it.
+//! The builder VM: its configuration and files, the disk, QMP, the status
+//! file, and the supervisor (`builderbar vm run`) that launchd runs.
 
+pub mod config;
+pub mod disk;
+pub mod exit;
+pub mod log;
+pub mod preflight;
 pub mod qmp;
+pub mod status;
+pub mod supervisor;
+
+pub use config::{DiskLayout, RunnerSource, VmConfig, VmPaths};
+pub use exit::SupervisorError;
+pub use status::{StatusFile, VmState};

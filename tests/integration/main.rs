@@ -9,3 +9,8 @@ mod support;
 
 mod dev_runner_cli;
 mod dev_vm;
+mod disk_grow;
+mod keys;
+mod service;
+mod settings_store;
+mod supervisor;

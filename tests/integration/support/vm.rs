@@ -24,10 +24,10 @@ const POWERDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 static RUNNING: Mutex<usize> = Mutex::new(0);
 static SLOT_FREED: Condvar = Condvar::new();
 
-struct Slot;
+pub struct Slot;
 
 impl Slot {
-    fn take() -> Slot {
+    pub fn take() -> Slot {
         let mut running = RUNNING.lock().unwrap();
         while *running >= MAX_VMS_AT_ONCE {
             running = SLOT_FREED.wait(running).unwrap();

@@ -1,0 +1,54 @@
+//! The stable copy of the `builderbar` binary that the service runs: under
+//! BuilderBar's root, never inside the app bundle (moving or updating the app
+//! would break the job), refreshed whenever the running binary differs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::paths::Paths;
+use crate::service::ServiceError;
+
+/// Where the service's copy of the binary lives.
+pub fn installed_binary(paths: &Paths) -> PathBuf {
+    paths.root().join("bin").join("builderbar")
+}
+
+/// Copies the running binary into place if the copy is missing or differs.
+/// The copy is written beside its final path and renamed, so a running
+/// supervisor keeps its (old) file and a new start gets the new one.
+pub(crate) fn refresh(paths: &Paths) -> Result<PathBuf, ServiceError> {
+    let target = installed_binary(paths);
+    let source = current_binary()?;
+    if same_contents(&source, &target) {
+        return Ok(target);
+    }
+    let bytes = std::fs::read(&source).map_err(ServiceError::io("read", &source))?;
+    crate::fsutil::write_atomic(&target, &bytes, 0o755)
+        .map_err(ServiceError::io("install", &target))?;
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+        .map_err(ServiceError::io("make executable", &target))?;
+    tracing::info!(binary = %target.display(), "installed the builderbar binary for the service");
+    Ok(target)
+}
+
+/// The `builderbar` binary: this process when it is the CLI, else the one
+/// beside the app's executable (`BUILDERBAR_BIN` overrides both).
+fn current_binary() -> Result<PathBuf, ServiceError> {
+    if let Some(path) = std::env::var_os("BUILDERBAR_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(ServiceError::io("find", "the running program"))?;
+    if exe.file_name().is_some_and(|name| name == "builderbar") {
+        return Ok(exe);
+    }
+    Ok(exe.with_file_name("builderbar"))
+}
+
+fn same_contents(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {
+            matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,237 @@
+//! Turning what a person types (`8GiB`, `on`, `aarch64-linux,x86_64-linux`)
+//! into settings: the one place the CLI and the window parse values.
+
+use super::model::Settings;
+use super::validate::Problem;
+
+/// The settable keys, as the CLI and error hints name them.
+pub const KEYS: &[&str] = &[
+    "port",
+    "disk",
+    "memory",
+    "cores",
+    "max-jobs",
+    "systems",
+    "ephemeral",
+    "start-at-login",
+    "notify-vm-failures",
+    "notify-build-failures",
+    "notify-build-successes",
+    "disk-low-threshold",
+];
+
+/// Sets one setting from text. `key` is one of [`KEYS`] (a few aliases,
+/// like `ssh-port` or `max_jobs`, work too). Only parses: call
+/// [`super::validate()`] for whether the value is acceptable.
+pub fn set_field(settings: &mut Settings, key: &str, value: &str) -> Result<(), Problem> {
+    let value = value.trim();
+    match canonical_key(key) {
+        Some("port") => settings.ssh_port = parse_number(value, "ssh_port", "31022")?,
+        Some("disk") => settings.disk_mib = parse_size_mib(value, "disk_mib", "40GiB")?,
+        Some("memory") => settings.memory_mib = parse_size_mib(value, "memory_mib", "8GiB")?,
+        Some("cores") => settings.cores = parse_number(value, "cores", "4")?,
+        Some("max-jobs") => settings.max_jobs = parse_number(value, "max_jobs", "4")?,
+        Some("systems") => settings.systems = parse_systems(value),
+        Some("ephemeral") => settings.ephemeral = parse_bool(value, "ephemeral")?,
+        Some("start-at-login") => settings.start_at_login = parse_bool(value, "start_at_login")?,
+        Some("notify-vm-failures") => {
+            settings.notifications.vm_failures = parse_bool(value, "notifications.vm_failures")?
+        }
+        Some("notify-build-failures") => {
+            settings.notifications.build_failures =
+                parse_bool(value, "notifications.build_failures")?
+        }
+        Some("notify-build-successes") => {
+            settings.notifications.build_successes =
+                parse_bool(value, "notifications.build_successes")?
+        }
+        Some("disk-low-threshold") => {
+            settings.notifications.disk_low_percent = parse_number(
+                value.trim_end_matches('%'),
+                "notifications.disk_low_percent",
+                "85",
+            )?
+        }
+        _ => {
+            return Err(Problem::new(
+                "setting",
+                format!("There is no setting called \"{}\".", printable(key)),
+                format!("Settings you can change: {}.", KEYS.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn canonical_key(key: &str) -> Option<&'static str> {
+    let k = key.trim().to_ascii_lowercase().replace('_', "-");
+    let k = k.strip_prefix("notifications.").map_or(k.clone(), |rest| {
+        format!("notify-{}", rest.replace("disk-low-percent", "disk-low"))
+    });
+    Some(match k.as_str() {
+        "port" | "ssh-port" => "port",
+        "disk" | "disk-size" | "disk-mib" => "disk",
+        "memory" | "memory-size" | "memory-mib" | "ram" => "memory",
+        "cores" | "cpus" => "cores",
+        "max-jobs" | "jobs" => "max-jobs",
+        "systems" | "system" => "systems",
+        "ephemeral" => "ephemeral",
+        "start-at-login" | "login" => "start-at-login",
+        "notify-vm-failures" => "notify-vm-failures",
+        "notify-build-failures" => "notify-build-failures",
+        "notify-build-successes" => "notify-build-successes",
+        "disk-low-threshold" | "disk-low-percent" | "notify-disk-low" => "disk-low-threshold",
+        _ => return None,
+    })
+}
+
+/// Parses a size into MiB: `8GiB`, `8G`, `8GB`, `1.5G`, `8192M`, `8192MiB`,
+/// `1T`. G, GB and GiB all mean 1024 MiB (as macOS's Activity Monitor
+/// and QEMU count). A bare number is refused: it is too easy to mean GiB and
+/// get MiB.
+pub fn parse_size_mib(text: &str, field: &str, example: &str) -> Result<u64, Problem> {
+    let bad = || {
+        Problem::new(
+            field,
+            format!("\"{}\" is not a size.", printable(text)),
+            format!("Write a number and a unit, for example {example} or 8192MiB."),
+        )
+    };
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| {
+            Problem::new(
+                field,
+                format!("\"{}\" has no unit.", printable(text)),
+                format!("Add a unit, for example {example} or 8192MiB."),
+            )
+        })?;
+    let (number, unit) = t.split_at(split);
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "m" | "mb" | "mib" => 1.0,
+        "g" | "gb" | "gib" => 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    if number.is_empty() || number.len() > 20 {
+        return Err(bad());
+    }
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let mib = n * factor;
+    if !mib.is_finite() || !(0.0..=1e15).contains(&mib) || mib.fract() != 0.0 {
+        return Err(Problem::new(
+            field,
+            format!("\"{}\" is not a whole number of MiB.", printable(text)),
+            format!("Write a whole size, for example {example}."),
+        ));
+    }
+    Ok(mib as u64)
+}
+
+fn parse_number<T: std::str::FromStr>(
+    text: &str,
+    field: &str,
+    example: &str,
+) -> Result<T, Problem> {
+    text.trim().parse().map_err(|_| {
+        Problem::new(
+            field,
+            format!(
+                "\"{}\" is not a number this setting takes.",
+                printable(text)
+            ),
+            format!("Write a whole number, for example {example}."),
+        )
+    })
+}
+
+fn parse_bool(text: &str, field: &str) -> Result<bool, Problem> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(Problem::new(
+            field,
+            format!("\"{}\" is neither on nor off.", printable(text)),
+            "Write on or off.",
+        )),
+    }
+}
+
+fn parse_systems(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A user's input shown back in a message: at most 40 characters, control
+/// characters escaped, so a message stays one readable line.
+pub fn printable(text: &str) -> String {
+    let mut out: String = text.chars().take(40).flat_map(char::escape_debug).collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::settings::HostFacts;
+
+    fn host() -> HostFacts {
+        HostFacts {
+            cpus: 8,
+            memory_bytes: 16 << 30,
+        }
+    }
+
+    #[test]
+    fn sizes_people_write() {
+        for (text, mib) in [
+            ("8GiB", 8192),
+            ("8G", 8192),
+            ("8 GB", 8192),
+            ("8192M", 8192),
+            ("8192MiB", 8192),
+            ("1.5G", 1536),
+            ("1T", 1 << 20),
+        ] {
+            assert_eq!(parse_size_mib(text, "m", "8GiB").unwrap(), mib, "{text}");
+        }
+        for text in [
+            "8", "", "G", "8X", "-1G", "1.0001M", "1e400G", "NaNG", "..G",
+        ] {
+            assert!(parse_size_mib(text, "m", "8GiB").is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn sets_each_key() {
+        let mut s = Settings::defaults_for(&host());
+        for key in KEYS {
+            let value = match *key {
+                "port" => "40000",
+                "disk" => "40G",
+                "memory" => "4G",
+                "cores" | "max-jobs" => "2",
+                "systems" => "aarch64-linux,x86_64-linux",
+                "disk-low-threshold" => "90%",
+                _ => "on",
+            };
+            set_field(&mut s, key, value).unwrap();
+        }
+        assert_eq!(s.ssh_port, 40000);
+        assert_eq!(s.disk_mib, 40960);
+        assert_eq!(s.memory_mib, 4096);
+        assert_eq!(s.systems.len(), 2);
+        assert!(s.ephemeral && s.notifications.build_successes);
+        assert_eq!(s.notifications.disk_low_percent, 90);
+        let err = set_field(&mut s, "colour", "red").unwrap_err();
+        assert!(err.hint.contains("max-jobs"));
+        assert!(set_field(&mut s, "ephemeral", "maybe").is_err());
+    }
+}

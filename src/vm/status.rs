@@ -1,0 +1,149 @@
+//! The status file: the supervisor's account of the VM, kept current and
+//! written atomically, so `builderbar status`, the app and the health monitor
+//! read it without asking the supervisor anything.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::vm::exit::SupervisorError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VmState {
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Failed,
+}
+
+/// How the VM last ended, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    /// QEMU's exit code, or the supervisor's when it failed before QEMU ran.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Short and stable: "requested", "guest-poweroff", "vm-died", "port-taken"…
+    pub kind: String,
+    /// A sentence for the user.
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusFile {
+    pub state: VmState,
+    pub supervisor_pid: Option<u32>,
+    /// QEMU's pid while it runs.
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    pub last_exit: Option<LastExit>,
+    /// Failed runs in a row, each short-lived: launchd restarting a VM that
+    /// cannot start. Reset by a stop that was asked for or a run that lasted.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+}
+
+/// Failures in a row that make a crash loop.
+pub const CRASH_LOOP_FAILURES: u32 = 3;
+
+impl StatusFile {
+    pub fn read(path: &Path) -> Option<StatusFile> {
+        let text = std::fs::read(path).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), SupervisorError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|err| SupervisorError::Io {
+            action: "encode",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(err),
+        })?;
+        crate::fsutil::write_atomic(path, &json, 0o644).map_err(SupervisorError::io("write", path))
+    }
+}
+
+/// What `builderbar status` reports: the status file checked against the
+/// processes it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    pub state: VmState,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub uptime_secs: Option<i64>,
+    pub last_error: Option<String>,
+    /// The VM keeps failing as it starts (and launchd keeps retrying).
+    pub crash_loop: bool,
+}
+
+/// Reads the status file and checks that the processes it names still live:
+/// a supervisor that was killed cannot have updated it, so its word is
+/// corrected here.
+pub fn report(status_file: &Path) -> StatusReport {
+    let Some(status) = StatusFile::read(status_file) else {
+        return StatusReport {
+            state: VmState::Stopped,
+            pid: None,
+            port: None,
+            uptime_secs: None,
+            last_error: None,
+            crash_loop: false,
+        };
+    };
+    let crash_loop = status.consecutive_failures >= CRASH_LOOP_FAILURES;
+    let claims_running = matches!(
+        status.state,
+        VmState::Starting | VmState::Running | VmState::Stopping
+    );
+    let supervisor_alive = status.supervisor_pid.is_some_and(process_alive);
+    let vm_alive = status.pid.is_some_and(process_alive);
+    let last_error = status
+        .last_exit
+        .as_ref()
+        .filter(|exit| !matches!(exit.kind.as_str(), "requested" | "guest-poweroff"))
+        .map(|exit| exit.reason.clone());
+    if claims_running && !(supervisor_alive && (vm_alive || status.state == VmState::Starting)) {
+        return StatusReport {
+            state: VmState::Failed,
+            pid: None,
+            port: status.port,
+            uptime_secs: None,
+            last_error: Some(
+                "the VM's supervisor is gone (it was killed, or the Mac restarted); start the builder again".into(),
+            ),
+            crash_loop,
+        };
+    }
+    let uptime_secs = status
+        .started_at
+        .filter(|_| status.state == VmState::Running)
+        .map(|started| (OffsetDateTime::now_utc() - started).whole_seconds().max(0));
+    StatusReport {
+        state: status.state,
+        pid: status.pid.filter(|_| claims_running),
+        port: status.port,
+        uptime_secs,
+        last_error,
+        crash_loop,
+    }
+}
+
+/// Whether a process with this pid exists (signal 0 checks without sending).
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        // It exists but belongs to someone else.
+        Err(err) => err == rustix::io::Errno::PERM,
+    }
+}

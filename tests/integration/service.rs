@@ -1,0 +1,217 @@
+//! start/stop/restart/status through the service: with the launchctl double
+//! (which really runs, restarts and stops the job as launchd would) and with
+//! the detached Linux backend — the supervisor and the dev VM for real.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::home::{BIN, Home};
+use crate::support::vm::Slot;
+use crate::support::wait;
+
+/// The double, built from the launchd crate of this workspace.
+fn launchctl_double() -> PathBuf {
+    let path = PathBuf::from(BIN).with_file_name("launchctl-double");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "launchd", "--bin", "launchctl-double"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+struct Launchd<'h> {
+    home: &'h Home,
+    state: PathBuf,
+    _slot: Slot,
+}
+
+impl<'h> Launchd<'h> {
+    fn new(home: &'h Home) -> Launchd<'h> {
+        let state = home.root().join("launchd-double");
+        std::fs::create_dir_all(home.root().join("user-home")).unwrap();
+        Launchd {
+            home,
+            state,
+            _slot: Slot::take(),
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let wait4path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/wait4path");
+        self.home
+            .command()
+            .args(args)
+            .env("BUILDERBAR_LAUNCHCTL", launchctl_double())
+            .env("LAUNCHCTL_DOUBLE_STATE", &self.state)
+            .env("BUILDERBAR_WAIT4PATH", wait4path)
+            .env("HOME", self.home.root().join("user-home"))
+            .output()
+            .unwrap()
+    }
+
+    fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.cli_ok(&["status", "--json"])).unwrap()
+    }
+
+    fn wait_ssh(&self, timeout: Duration) {
+        let ok = wait::until(timeout, Duration::from_millis(250), || {
+            self.home.ssh("true").status.success().then_some(())
+        });
+        assert!(ok.is_some(), "SSH did not answer:\n{}", self.home.log());
+    }
+}
+
+impl Drop for Launchd<'_> {
+    fn drop(&mut self) {
+        let _ = self.cli(&["stop"]);
+    }
+}
+
+#[test]
+fn launchd_starts_the_vm_and_a_stop_keeps_it_stopped() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    launchd.wait_ssh(Duration::from_secs(120));
+    let status = launchd.status();
+    assert_eq!(status["state"], "running");
+    assert_eq!(status["service"]["manager"], "launchd");
+    assert_eq!(status["service"]["loaded"], true);
+    let plist = home
+        .root()
+        .join("user-home/Library/LaunchAgents/dev.builderbar.vm.plist");
+    assert!(plist.exists(), "the LaunchAgent is installed");
+    assert!(
+        home.root().join("bin/builderbar").exists(),
+        "a stable copy of the binary runs"
+    );
+
+    launchd.cli_ok(&["stop"]);
+    let status = launchd.status();
+    assert_eq!(status["state"], "stopped");
+    assert_eq!(
+        status["service"]["loaded"], false,
+        "booted out: launchd will not restart it"
+    );
+    assert_eq!(status["service"]["stopped_by_user"], true);
+    assert_eq!(
+        home.status_file()["last_exit"]["code"],
+        0,
+        "a clean exit 0 after the power-down"
+    );
+    assert!(home.log().contains("devvm: powering off"));
+    assert!(!home.ssh("true").status.success());
+}
+
+#[test]
+fn launchd_restarts_the_vm_after_qemu_is_killed() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    launchd.wait_ssh(Duration::from_secs(120));
+    let first = home.status_file()["pid"].as_u64().unwrap() as i32;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(first).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+
+    // launchd's throttle (10 s between starts) has long passed: it restarts
+    // the supervisor, which boots the VM again.
+    let restarted = wait::until(Duration::from_secs(120), Duration::from_millis(250), || {
+        let status = home.status_file();
+        (status["state"] == "running" && status["pid"].as_u64() != Some(first as u64)).then_some(())
+    });
+    assert!(restarted.is_some(), "restarted:\n{}", home.log());
+    launchd.wait_ssh(Duration::from_secs(120));
+    let status = launchd.status();
+    assert_eq!(status["service"]["runs"], 2);
+    assert_eq!(home.status_file()["last_exit"]["kind"], "vm-died");
+}
+
+#[test]
+fn a_runner_that_fails_at_once_is_throttled_and_reported_as_a_crash_loop() {
+    let home = Home::new();
+    let runner = home.root().join("broken-runner");
+    std::fs::write(
+        &runner,
+        "#!/bin/sh\necho 'qemu: cannot start' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let launchd = Launchd::new(&home);
+    let out = launchd
+        .home
+        .command()
+        .arg("start")
+        .env("BUILDERBAR_RUNNER", &runner)
+        .env("BUILDERBAR_LAUNCHCTL", launchctl_double())
+        .env("LAUNCHCTL_DOUBLE_STATE", &launchd.state)
+        .env(
+            "BUILDERBAR_WAIT4PATH",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/wait4path"),
+        )
+        .env("HOME", home.root().join("user-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let looping = wait::until(Duration::from_secs(60), Duration::from_millis(500), || {
+        let status = launchd.status();
+        (status["crash_loop"] == true).then_some(status)
+    });
+    let status = looping.expect("a crash loop is reported");
+    assert!(status["service"]["runs"].as_u64().unwrap() >= 3);
+    assert!(
+        home.log().contains("qemu: cannot start"),
+        "the runner's words are in the log"
+    );
+    let human = launchd.cli_ok(&["status"]);
+    assert!(human.contains("keeps failing"), "{human}");
+}
+
+#[test]
+fn the_detached_backend_outlives_the_cli_and_stops_on_request() {
+    let home = Home::new();
+    let _slot = Slot::take();
+    let out = home.cli(&["start"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The CLI has exited; the VM still comes up and stays.
+    let up = wait::until(Duration::from_secs(120), Duration::from_millis(250), || {
+        home.ssh("true").status.success().then_some(())
+    });
+    assert!(up.is_some(), "{}", home.log());
+    let status: serde_json::Value =
+        serde_json::from_str(&home.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["service"]["manager"], "detached");
+    assert_eq!(status["state"], "running");
+
+    home.cli_ok(&["stop"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&home.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["state"], "stopped");
+    assert_eq!(home.status_file()["last_exit"]["kind"], "requested");
+    assert!(!home.ssh("true").status.success());
+}
