@@ -3,30 +3,61 @@
 
 CARGO ?= cargo
 PORT ?= 31022
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup run test lint check-macos unit bench
+.PHONY: setup ui-deps ui run run-vm test lint bindings check-macos unit e2e bench
 
 setup:
 	@scripts/setup.sh
 
-## Boot the dev VM in the foreground and print the ssh command to log in.
-run: setup
-	$(CARGO) run --quiet -- dev-runner --port $(PORT) --boot
+ui-deps:
+	@cd ui && if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund; fi
 
-## Formatting, lints, the macOS type-check and every test.
-test: setup lint check-macos unit
+## The settings window: type check, lint, unit tests, then the bundle the app embeds.
+ui: setup ui-deps
+	npm --prefix ui run --silent typecheck
+	npm --prefix ui run --silent lint
+	npm --prefix ui run --silent test
+	npm --prefix ui run --silent build
+
+## Start the menu-bar app with the dev VM (Linux) or the real builder (macOS).
+run: setup ui
+	$(CARGO) build -p builderbar -p builderbar-app
+	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		echo "make run needs a desktop session (DISPLAY); 'make run-vm' boots the dev VM alone."; exit 1; fi
+	BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar $(TARGET_DIR)/debug/builderbar start
+	BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar exec $(TARGET_DIR)/debug/builderbar-app --show-settings
+
+## Boot the dev VM alone, in the foreground, and print the ssh command to log in.
+run-vm: setup
+	$(CARGO) run --quiet -p builderbar -- dev-runner --port $(PORT) --boot
+
+## Formatting, lints, generated types, the macOS type-check and every test.
+test: setup ui lint bindings check-macos unit e2e
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## The UI's IPC types are generated from Rust (ts-rs); they must be current.
+bindings:
+	$(CARGO) test --quiet -p builderbar-app --lib export_bindings
+	@git diff --exit-code --stat -- ui/src/bindings || \
+		{ echo "ui/src/bindings changed: commit the regenerated IPC types."; exit 1; }
+
 check-macos:
 	@scripts/check-macos.sh
 
-## Every test, with a real Secret Service (gnome-keyring) for the keychain tests.
+## Every Rust test, with a real Secret Service (gnome-keyring) on a private bus.
 unit:
 	scripts/with-secret-service.sh $(CARGO) test --workspace
+
+## The real app under Xvfb, driven through WebDriver and its tray over D-Bus.
+e2e:
+	@echo "e2e: not yet"
 
 ## Benchmarks (not part of `make test`); numbers go to docs/BENCHMARKS.md.
 bench: setup
 	scripts/bench-devvm-boot.py
+	scripts/with-secret-service.sh $(CARGO) test --test integration -- --ignored --nocapture bench_

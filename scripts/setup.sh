@@ -15,6 +15,16 @@ debian_packages=(
   ca-certificates
   dbus             # dbus-run-session: a private session bus for the Secret Service tests
   gnome-keyring    # a real Secret Service behind keyring (scripts/with-secret-service.sh)
+  python3-dbus     # the tests' D-Bus notification server (tests/doubles/notification-server.py)
+  python3-gi       # its GLib main loop
+  nix-bin          # real Nix builds in a private store for the build watcher's tests
+  clang            # the aarch64-apple-darwin type-check builds mac-notification-sys' C/ObjC
+  # The menu-bar app (Tauri 2, WebKitGTK, a tray through libayatana) and its
+  # end-to-end tests under Xvfb, driven through WebKitWebDriver.
+  build-essential file pkg-config libwebkit2gtk-4.1-dev libxdo-dev libssl-dev
+  libayatana-appindicator3-dev librsvg2-dev
+  xvfb xauth webkit2gtk-driver x11-utils xdotool fonts-dejavu-core imagemagick
+  clang            # the macOS type-check of crates that compile C or Objective-C
 )
 
 # qemu-system-x86 comes from bookworm-backports: the machine already has

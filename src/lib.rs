@@ -2,8 +2,13 @@
 //! do, as plain functions. Nothing here depends on tauri; the app and the CLI
 //! are thin front doors over this library.
 
+pub mod actions;
+pub mod builds;
 pub mod fsutil;
+pub mod health;
 pub mod keys;
+pub mod nix;
+pub mod notify;
 pub mod paths;
 pub mod service;
 pub mod settings;

@@ -13,9 +13,16 @@ pub struct Args {
     /// Keep printing new lines as they are written (Ctrl-C stops).
     #[arg(short, long)]
     follow: bool,
+    /// Show the log of the newest build of this derivation (its name, such
+    /// as `hello-2.12`) from the host's Nix logs instead.
+    #[arg(long, value_name = "NAME", conflicts_with = "follow")]
+    build: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(name) = &args.build {
+        return build_log(name);
+    }
     let paths = Paths::from_env()?;
     let path = vm::config::vm_paths(&paths).log_file;
     let mut out = std::io::stdout().lock();
@@ -62,4 +69,18 @@ fn wait_for(path: &std::path::Path) -> Result<std::fs::File> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// `logs --build NAME`: the newest log of that derivation, decompressed.
+fn build_log(name: &str) -> Result<()> {
+    use builderbar::builds::logs;
+    let path = logs::find_log(&logs::log_dir(), name)?;
+    match logs::read_log(&path)? {
+        Some(text) => print!("{text}"),
+        None => println!(
+            "(the build is still running; its log so far cannot be read until Nix closes it: {})",
+            path.display()
+        ),
+    }
+    Ok(())
 }

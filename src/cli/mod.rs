@@ -2,8 +2,12 @@
 //! their own modules and call into the core.
 
 mod dev_runner;
+mod doctor;
+mod install;
 mod keys;
 mod logs;
+mod monitor;
+mod nix;
 mod service;
 mod settings;
 mod status;
@@ -42,12 +46,23 @@ enum Command {
     Status(status::Args),
     /// Show the builder's log (the supervisor's, QEMU's and the guest's)
     Logs(logs::Args),
+    /// Watch the builder's health and builds and show notifications, in the foreground
+    Monitor(monitor::Args),
     /// Show or change the settings (port, disk, memory, cores, …)
     #[command(subcommand)]
     Settings(settings::Command),
     /// The builder key and the public keys allowed into the builder
     #[command(subcommand)]
     Keys(keys::Command),
+    /// Wire the host's Nix to the builder (one admin prompt) and install the service
+    Install(install::InstallArgs),
+    /// Undo `install`: restore the Nix files as they were, remove the service
+    Uninstall(install::UninstallArgs),
+    /// Check the Nix wiring and the builder, each with its fix
+    Doctor(doctor::Args),
+    /// The runner's Nix expression and build
+    #[command(subcommand)]
+    Nix(nix::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -65,8 +80,13 @@ pub fn main() -> ExitCode {
         Command::Restart => service::run(service::Action::Restart),
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Settings(command) => settings::run(command),
         Command::Keys(command) => keys::run(command),
+        Command::Install(args) => install::install(args),
+        Command::Uninstall(args) => install::uninstall(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Nix(command) => nix::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,8 @@
 //! change the VM's state. The VM keeps running when the CLI exits.
 
 use anyhow::Result;
+use builderbar::actions;
 use builderbar::paths::Paths;
-use builderbar::service::Service;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Action {
@@ -14,18 +14,17 @@ pub enum Action {
 
 pub fn run(action: Action) -> Result<()> {
     let paths = Paths::from_env()?;
-    let service = Service::for_platform(&paths);
     match action {
         Action::Start => {
-            service.start()?;
+            actions::start(&paths)?;
             println!("Starting the builder. `builderbar status` shows when it runs.");
         }
         Action::Stop => {
-            service.stop()?;
+            actions::stop(&paths)?;
             println!("The builder is stopped and stays stopped until `builderbar start`.");
         }
         Action::Restart => {
-            service.restart()?;
+            actions::restart(&paths)?;
             println!("Restarting the builder.");
         }
     }

@@ -2,8 +2,8 @@
 //! checked against the live processes.
 
 use anyhow::Result;
+use builderbar::actions;
 use builderbar::paths::Paths;
-use builderbar::service::Service;
 use builderbar::vm::VmState;
 
 #[derive(Debug, clap::Args)]
@@ -11,11 +11,21 @@ pub struct Args {
     /// Print JSON for scripts.
     #[arg(long)]
     json: bool,
+    /// Keep watching: print each change of the builder's observed state
+    /// (SSH with the pinned host key, the store, disk use) as it happens,
+    /// until Ctrl-C.
+    #[arg(long)]
+    watch: bool,
+    #[command(flatten)]
+    probe: super::monitor::ProbeArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.watch {
+        return super::monitor::watch(&args.probe, args.json);
+    }
     let paths = Paths::from_env()?;
-    let status = Service::for_platform(&paths).status(&paths)?;
+    let status = actions::status(&paths)?;
     if args.json {
         println!("{}", serde_json::to_string(&status)?);
         return Ok(());

@@ -3,6 +3,7 @@
 //! versioned, locked, atomically written file ([`store`]) and its migrations
 //! ([`migrate`]).
 
+pub mod changes;
 pub mod host;
 pub mod migrate;
 pub mod model;

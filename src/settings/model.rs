@@ -45,6 +45,11 @@ pub struct Settings {
     /// the builder key.
     #[serde(default)]
     pub authorized_keys: Vec<String>,
+    /// The nixpkgs the runner is built from (macOS): a branch or tag name,
+    /// a 40-hex commit, or an https tarball URL. None means BuilderBar's
+    /// default pin (`builderbar::nix::expr::DEFAULT_NIXPKGS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nixpkgs: Option<String>,
     /// Fields this build does not know (written by a newer build, or by
     /// hand): kept as they are and reported, never dropped.
     #[serde(flatten)]
@@ -97,6 +102,7 @@ impl Settings {
             start_at_login: true,
             notifications: Notifications::default(),
             authorized_keys: Vec::new(),
+            nixpkgs: None,
             extra: toml::Table::new(),
         }
     }

@@ -1,0 +1,164 @@
+//! The menu-bar icon and its menu. The icon tells the state at a glance
+//! (template images on macOS); the menu's first line says it in words.
+
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+
+use crate::AppState;
+use crate::ipc::BuilderStatus;
+
+pub const TRAY_ID: &str = "builderbar";
+
+/// The menu items whose text follows the state.
+struct Items<R: Runtime> {
+    state: MenuItem<R>,
+    toggle: MenuItem<R>,
+    restart: MenuItem<R>,
+}
+
+pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let items = Items {
+        state: MenuItem::with_id(app, "state", "Stopped", false, None::<&str>)?,
+        toggle: MenuItem::with_id(app, "toggle", "Start", true, None::<&str>)?,
+        restart: MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?,
+    };
+    let menu = Menu::with_items(
+        app,
+        &[
+            &items.state,
+            &PredefinedMenuItem::separator(app)?,
+            &items.toggle,
+            &items.restart,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
+            &MenuItem::with_id(app, "logs", "Open Logs", true, None::<&str>)?,
+            &MenuItem::with_id(app, "copy-ssh", "Copy SSH Command", true, None::<&str>)?,
+            &MenuItem::with_id(app, "copy-docker", "Copy DOCKER_HOST", true, None::<&str>)?,
+            &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(
+                app,
+                "quit",
+                "Quit BuilderBar (the builder keeps running)",
+                true,
+                None::<&str>,
+            )?,
+        ],
+    )?;
+    TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon("stopped"))
+        .icon_as_template(true)
+        .tooltip("BuilderBar")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(on_menu_event)
+        .build(app)?;
+    app.manage(items);
+    refresh(app);
+    Ok(())
+}
+
+/// Re-reads the state and shows it.
+pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
+    if let Ok(status) = app.state::<AppState>().refresh_status() {
+        show(app, &status);
+    }
+}
+
+pub fn show<R: Runtime>(app: &AppHandle<R>, status: &BuilderStatus) {
+    if let Some(items) = app.try_state::<Items<R>>() {
+        let _ = items.state.set_text(&status.summary);
+        let running = matches!(status.state.as_str(), "running" | "starting");
+        let _ = items
+            .toggle
+            .set_text(if running { "Stop" } else { "Start" });
+        let _ = items.toggle.set_enabled(status.state != "stopping");
+        let _ = items.restart.set_enabled(running);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let name = match status.state.as_str() {
+            "running" => "ready",
+            "starting" | "stopping" => "starting",
+            "failed" => "failed",
+            _ => "stopped",
+        };
+        let _ = tray.set_icon(Some(icon(name)));
+        let _ = tray.set_icon_as_template(true);
+        let _ = tray.set_tooltip(Some(format!("BuilderBar — {}", status.summary)));
+    }
+}
+
+fn icon(state: &str) -> Image<'static> {
+    let bytes: &'static [u8] = match state {
+        "ready" => include_bytes!("../../icons/tray/ready@2x.png"),
+        "starting" => include_bytes!("../../icons/tray/starting@2x.png"),
+        "degraded" => include_bytes!("../../icons/tray/degraded@2x.png"),
+        "failed" => include_bytes!("../../icons/tray/failed@2x.png"),
+        _ => include_bytes!("../../icons/tray/stopped@2x.png"),
+    };
+    // The PNGs are ours and valid; a broken one shows an empty icon.
+    Image::from_bytes(bytes).unwrap_or_else(|_| Image::new_owned(vec![0; 4], 1, 1))
+}
+
+fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
+    let app = app.clone();
+    let id = event.id().as_ref().to_string();
+    // Start and stop wait for the VM; keep the menu responsive.
+    std::thread::spawn(move || {
+        let state = app.state::<AppState>();
+        let paths = state.paths.clone();
+        let result: Result<(), String> = match id.as_str() {
+            "toggle" => {
+                let running = state
+                    .last_status()
+                    .is_some_and(|s| matches!(s.state.as_str(), "running" | "starting"));
+                if running {
+                    builderbar::actions::stop(&paths).map_err(|e| e.to_string())
+                } else {
+                    builderbar::actions::start(&paths).map_err(|e| e.to_string())
+                }
+            }
+            "restart" => builderbar::actions::restart(&paths).map_err(|e| e.to_string()),
+            "settings" => {
+                crate::window::show_settings(&app);
+                Ok(())
+            }
+            "logs" => open_path(&builderbar::vm::config::vm_paths(&paths).log_file)
+                .map_err(|e| e.to_string()),
+            "copy-ssh" => copy(&app, format!("ssh -p {} builder@127.0.0.1", port(&state))),
+            "copy-docker" => copy(&app, format!("ssh://builder@127.0.0.1:{}", port(&state))),
+            "quit" => {
+                app.exit(0);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(err) = result {
+            tracing::error!("{id}: {err}");
+        }
+        refresh(&app);
+    });
+}
+
+fn port(state: &AppState) -> u16 {
+    state.last_status().map(|s| s.port).unwrap_or(31022)
+}
+
+fn copy<R: Runtime>(app: &AppHandle<R>, text: String) -> Result<(), String> {
+    app.clipboard().write_text(text).map_err(|e| e.to_string())
+}
+
+/// Opens a file with the desktop's default viewer (Console on macOS).
+pub fn open_path(path: &std::path::Path) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(path)
+        .spawn()
+        .map(drop)
+}

@@ -1,0 +1,117 @@
+//! The window's commands through tauri's mock runtime: the same builder the
+//! app runs, with a temp BUILDERBAR_HOME and the real core behind it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use builderbar::paths::Paths;
+use builderbar_app::{AppState, with_commands};
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+
+struct App {
+    _home: tempfile::TempDir,
+    root: std::path::PathBuf,
+    webview: tauri::WebviewWindow<tauri::test::MockRuntime>,
+    _app: tauri::App<tauri::test::MockRuntime>,
+}
+
+impl App {
+    fn new() -> App {
+        let home = tempfile::tempdir().unwrap();
+        let root = home.path().to_path_buf();
+        let app = with_commands(mock_builder(), AppState::new(Paths::with_root(&root)))
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let webview = tauri::WebviewWindowBuilder::new(&app, "settings", Default::default())
+            .build()
+            .unwrap();
+        App {
+            _home: home,
+            root,
+            webview,
+            _app: app,
+        }
+    }
+
+    fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(&self.webview, request).map(|body| body.deserialize::<Value>().unwrap())
+    }
+}
+
+#[test]
+fn status_of_a_fresh_install_is_stopped() {
+    let app = App::new();
+    let status = app.call("status", json!({})).unwrap();
+    assert_eq!(status["state"], "stopped");
+    assert_eq!(status["summary"], "Stopped");
+    assert_eq!(status["port"], 31022);
+}
+
+#[test]
+fn a_bad_port_is_refused_as_you_type_and_nothing_is_saved() {
+    let app = App::new();
+    let view = app.call("settings", json!({})).unwrap();
+    let mut form = view["form"].clone();
+    form["ssh_port"] = json!(22);
+    let plan = app.call("plan_settings", json!({ "form": form })).unwrap();
+    let problems = plan["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["field"], "ssh_port");
+    assert!(
+        !app.root.join("settings.toml").exists(),
+        "planning saves nothing"
+    );
+
+    let refused = app.call(
+        "apply_settings",
+        json!({ "form": form, "onProgress": "__CHANNEL__:1" }),
+    );
+    let err = refused.unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("22"), "{err}");
+    let after = app.call("settings", json!({})).unwrap();
+    assert_eq!(after["form"]["ssh_port"], 31022);
+}
+
+#[test]
+fn a_valid_change_is_planned_then_applied() {
+    let app = App::new();
+    let view = app.call("settings", json!({})).unwrap();
+    let mut form = view["form"].clone();
+    form["memory_mib"] = json!(2048);
+    form["notify_build_successes"] = json!(true);
+    let plan = app.call("plan_settings", json!({ "form": form })).unwrap();
+    assert_eq!(plan["problems"], json!([]));
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(plan["needs_restart"], true);
+
+    let applied = app
+        .call(
+            "apply_settings",
+            json!({ "form": form, "onProgress": "__CHANNEL__:1" }),
+        )
+        .unwrap();
+    assert_eq!(applied["form"]["memory_mib"], 2048);
+    let text = std::fs::read_to_string(app.root.join("settings.toml")).unwrap();
+    assert!(text.contains("memory_mib = 2048"), "{text}");
+}
+
+#[test]
+fn a_hostile_key_is_refused_and_nothing_is_saved() {
+    let app = App::new();
+    let hostile = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPxKakSIPe+naMfEUurXsC/2qckP5mbjIE4PkhUovK8W x\ncommand=\"rm -rf /\" ssh-ed25519 AAAA";
+    let err = app.call("add_key", json!({ "text": hostile })).unwrap_err();
+    assert!(!err["message"].as_str().unwrap().is_empty());
+    let keys = app.call("keys", json!({})).unwrap();
+    assert_eq!(keys["authorized"], json!([]));
+    assert!(!app.root.join("vm-keys/builder_ed25519.pub").exists());
+}

@@ -1,0 +1,96 @@
+//! The actions behind the menu, the settings window and the CLI, each one
+//! function: the front doors call these and nothing else that changes state.
+
+use crate::paths::Paths;
+use crate::service::{Service, ServiceError, Status};
+use crate::settings::changes::{Change, changes};
+use crate::settings::{Problem, Settings, SettingsError, SettingsStore, check_port_free};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("the settings were saved, but the builder could not restart: {0}")]
+    Restart(#[from] ServiceError),
+}
+
+/// What applying did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub changes: Vec<Change>,
+    pub restarted: bool,
+}
+
+/// What applying `change` to the current settings would change, and the
+/// problems it would meet — without saving anything.
+pub fn plan_settings(
+    paths: &Paths,
+    change: impl FnOnce(&mut Settings),
+) -> Result<(Vec<Change>, Vec<Problem>), SettingsError> {
+    let store = SettingsStore::open(paths)?;
+    let current = store.load()?.settings;
+    let mut new = current.clone();
+    change(&mut new);
+    let mut problems = crate::settings::validate(&new, Some(&current), store.host());
+    if new.ssh_port != current.ssh_port
+        && let Err(problem) = check_port_free(new.ssh_port)
+    {
+        problems.push(problem);
+    }
+    Ok((changes(&current, &new), problems))
+}
+
+/// Saves the change (validated, under the settings lock) and, when a change
+/// needs it and the builder runs, restarts the builder. `progress` hears
+/// each step in words.
+pub fn apply_settings(
+    paths: &Paths,
+    change: impl FnOnce(&mut Settings),
+    mut progress: impl FnMut(&str),
+) -> Result<Applied, ApplyError> {
+    let store = SettingsStore::open(paths)?;
+    let before = store.load()?.settings;
+    progress("Saving the settings");
+    let after = store.update(|s| {
+        let old_port = s.ssh_port;
+        change(s);
+        if s.ssh_port != old_port {
+            check_port_free(s.ssh_port)?;
+        }
+        Ok::<(), Problem>(())
+    })?;
+    let changes = changes(&before, &after);
+    crate::keys::render_vm_keys_folder(paths).ok();
+    let service = Service::for_platform(paths);
+    let running = service
+        .status(paths)
+        .map(|s| s.service.pid.is_some())
+        .unwrap_or(false);
+    let restart = running && changes.iter().any(|c| c.needs_restart);
+    if restart {
+        progress("Restarting the builder");
+        service.restart()?;
+    }
+    progress("Done");
+    Ok(Applied {
+        changes,
+        restarted: restart,
+    })
+}
+
+/// The builder's state for the menu, the window and `builderbar status`.
+pub fn status(paths: &Paths) -> Result<Status, ServiceError> {
+    Service::for_platform(paths).status(paths)
+}
+
+pub fn start(paths: &Paths) -> Result<(), ServiceError> {
+    Service::for_platform(paths).start()
+}
+
+pub fn stop(paths: &Paths) -> Result<(), ServiceError> {
+    Service::for_platform(paths).stop()
+}
+
+pub fn restart(paths: &Paths) -> Result<(), ServiceError> {
+    Service::for_platform(paths).restart()
+}

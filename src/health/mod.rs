@@ -1,0 +1,12 @@
+//! Health: what the builder really is (observed, not assumed), published as
+//! it changes. `state` is the pure rule, `probe` the SSH check with the
+//! pinned host key over a reused session, `monitor` the task that watches
+//! the supervisor's status file and polls SSH with backoff.
+
+pub mod monitor;
+pub mod probe;
+pub mod state;
+
+pub use monitor::{Intervals, MonitorConfig, MonitorError, spawn};
+pub use probe::{ProbeConfig, ProbeOutcome, StoreCheck};
+pub use state::{BuilderState, Health, Problem, ProblemKind};

@@ -1,0 +1,291 @@
+//! Building the runner on macOS: `nix build` of [`super::expr::runner_expression`],
+//! linked at `<root>/runner` (a GC root), so that
+//! `<root>/runner/bin/run-nixos-vm` is what the supervisor starts.
+//!
+//! The build is cached by a hash of what changes the runner script: the
+//! recipe, the nixpkgs pin and the port. Memory and cores travel in
+//! QEMU_OPTS at every start, and the disk is made by the supervisor, so
+//! changing them never rebuilds. Untested off macOS: nothing here can
+//! fetch nixpkgs or build darwin.linux-builder on Linux.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use super::NixError;
+use super::expr::{RECIPE_VERSION, RunnerInputs, runner_expression};
+use crate::fsutil;
+use crate::paths::Paths;
+
+/// How far the (first, large) download is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes copied into the store so far.
+    pub done: u64,
+    /// Bytes expected in all.
+    pub expected: u64,
+}
+
+/// A built runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runner {
+    /// `<root>/runner/bin/run-nixos-vm`.
+    pub script: PathBuf,
+    /// The store path `<root>/runner` links to.
+    pub out_path: PathBuf,
+    /// Whether this call built it (false: it was cached).
+    pub built: bool,
+}
+
+/// The cache key: a hash of the recipe, the pin and the port.
+pub fn cache_key(inputs: &RunnerInputs) -> String {
+    let mut hash = Sha256::new();
+    hash.update(format!(
+        "recipe {RECIPE_VERSION}\npin {}\nport {}\n",
+        inputs.pin.url(),
+        inputs.port
+    ));
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `nix` on PATH, else the default profile's.
+pub fn find_nix() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("nix"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        [
+            "/nix/var/nix/profiles/default/bin/nix",
+            "/run/current-system/sw/bin/nix",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+    })
+}
+
+/// Returns the runner for `inputs`, building it first when the pin or the
+/// port changed. `progress` hears about the download.
+pub fn ensure_runner(
+    paths: &Paths,
+    inputs: &RunnerInputs,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Runner, NixError> {
+    let link = paths.root().join("runner");
+    let key_file = paths.root().join("runner.key");
+    let script = link.join("bin/run-nixos-vm");
+    let key = cache_key(inputs);
+    if std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key) && script.is_file() {
+        let out_path = std::fs::read_link(&link).map_err(NixError::io("read", &link))?;
+        return Ok(Runner {
+            script,
+            out_path,
+            built: false,
+        });
+    }
+    let nix = find_nix().ok_or_else(|| NixError::Command {
+        program: "nix".into(),
+        message: "Nix is not installed (no `nix` on PATH or in /nix/var/nix/profiles/default/bin)"
+            .into(),
+    })?;
+    let expr_file = paths.root().join("runner.nix");
+    let expr = runner_expression(inputs)?;
+    fsutil::write_atomic(&expr_file, expr.as_bytes(), 0o644)
+        .map_err(NixError::io("write", &expr_file))?;
+    let out_path = nix_build(&nix, &expr_file, progress)?;
+    // The link is a GC root, so the runner survives `nix-collect-garbage`.
+    let nix_store = nix.with_file_name("nix-store");
+    let _ = std::fs::remove_file(&link);
+    let output = Command::new(&nix_store)
+        .arg("--realise")
+        .arg(&out_path)
+        .arg("--add-root")
+        .arg(&link)
+        .arg("--indirect")
+        .output()
+        .map_err(|e| NixError::Command {
+            program: nix_store.display().to_string(),
+            message: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(NixError::Command {
+            program: "nix-store --add-root".into(),
+            message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    fsutil::write_atomic(&key_file, format!("{key}\n").as_bytes(), 0o644)
+        .map_err(NixError::io("write", &key_file))?;
+    Ok(Runner {
+        script,
+        out_path,
+        built: true,
+    })
+}
+
+fn nix_build(
+    nix: &Path,
+    expr_file: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PathBuf, NixError> {
+    let mut child = Command::new(nix)
+        .args([
+            "--extra-experimental-features",
+            "nix-command",
+            "build",
+            "--no-link",
+            "--print-out-paths",
+            "--log-format",
+            "internal-json",
+            "-f",
+        ])
+        .arg(expr_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NixError::Command {
+            program: nix.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let mut errors = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        let mut parser = ProgressParser::default();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            match parser.line(&line) {
+                Parsed::Progress(p) => progress(p),
+                Parsed::Message(m) => errors.push(m),
+                Parsed::Nothing => {}
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| NixError::Command {
+        program: nix.display().to_string(),
+        message: e.to_string(),
+    })?;
+    if !output.status.success() {
+        let tail = errors[errors.len().saturating_sub(10)..].join("\n");
+        return Err(NixError::Command {
+            program: "nix build (the runner)".into(),
+            message: tail,
+        });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .rfind(|l| l.starts_with('/'))
+        .map(PathBuf::from)
+        .ok_or_else(|| NixError::Command {
+            program: "nix build (the runner)".into(),
+            message: "it printed no store path".into(),
+        })
+}
+
+/// What one `--log-format internal-json` line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Progress(Progress),
+    /// A message for people (errors and warnings).
+    Message(String),
+    Nothing,
+}
+
+/// Follows the "copy paths" activity (type 103), whose progress results
+/// (type 105) count bytes: `[done, expected, running, failed]`.
+#[derive(Debug, Default)]
+pub struct ProgressParser {
+    copy_ids: Vec<u64>,
+}
+
+impl ProgressParser {
+    pub fn line(&mut self, line: &str) -> Parsed {
+        let Some(json) = line.strip_prefix("@nix ") else {
+            return if line.trim().is_empty() {
+                Parsed::Nothing
+            } else {
+                Parsed::Message(line.to_owned())
+            };
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+            return Parsed::Nothing;
+        };
+        let id = value["id"].as_u64();
+        match value["action"].as_str() {
+            Some("start") if value["type"].as_u64() == Some(103) => {
+                if let Some(id) = id {
+                    self.copy_ids.push(id);
+                }
+                Parsed::Nothing
+            }
+            Some("result")
+                if value["type"].as_u64() == Some(105)
+                    && id.is_some_and(|id| self.copy_ids.contains(&id)) =>
+            {
+                let field = |i: usize| value["fields"][i].as_u64().unwrap_or(0);
+                Parsed::Progress(Progress {
+                    done: field(0),
+                    expected: field(1),
+                })
+            }
+            Some("msg") if value["level"].as_u64().is_some_and(|l| l <= 1) => {
+                Parsed::Message(value["msg"].as_str().unwrap_or("").to_owned())
+            }
+            _ => Parsed::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nix::expr::Pin;
+
+    fn inputs(port: u16, memory_mib: u64) -> RunnerInputs {
+        RunnerInputs {
+            pin: Pin::parse("nixpkgs-25.05-darwin").unwrap(),
+            port,
+            memory_mib,
+            disk_mib: 20480,
+            cores: 4,
+        }
+    }
+
+    #[test]
+    fn only_the_pin_and_the_port_rebuild() {
+        assert_eq!(
+            cache_key(&inputs(31022, 3072)),
+            cache_key(&inputs(31022, 8192))
+        );
+        assert_ne!(
+            cache_key(&inputs(31022, 3072)),
+            cache_key(&inputs(31023, 3072))
+        );
+    }
+
+    #[test]
+    fn progress_is_read_from_internal_json() {
+        let mut p = ProgressParser::default();
+        assert_eq!(
+            p.line(r#"@nix {"action":"start","id":7,"level":0,"type":103,"text":"","fields":[],"parent":0}"#),
+            Parsed::Nothing
+        );
+        assert_eq!(
+            p.line(r#"@nix {"action":"result","id":7,"type":105,"fields":[10,100,1,0]}"#),
+            Parsed::Progress(Progress {
+                done: 10,
+                expected: 100
+            })
+        );
+        assert_eq!(
+            p.line(r#"@nix {"action":"result","id":8,"type":105,"fields":[1,2,0,0]}"#),
+            Parsed::Nothing
+        );
+        assert_eq!(
+            p.line(r#"@nix {"action":"msg","level":0,"msg":"error: boom"}"#),
+            Parsed::Message("error: boom".into())
+        );
+    }
+}

@@ -1,0 +1,498 @@
+//! The Nix wiring: the runner's expression (parsed by Debian's real
+//! nix-bin), the plan (golden files), applying it under a sysroot twice,
+//! undoing it byte for byte, refusing hostile settings and other builders,
+//! and real OpenSSH logging in to the dev VM through the generated alias,
+//! known host and key file.
+//!
+//! Doubles: `tests/doubles/osascript` stands in for macOS's osascript (no
+//! admin prompt exists here): it checks the constant AppleScript and runs
+//! the `nix apply-plan` it would run as root, or answers "User canceled."
+//! The nix-daemon reload is never run under a sysroot (there is none).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use builderbar::nix::detect::{Detected, Flavor};
+use builderbar::nix::expr::{Pin, RunnerInputs, nix_string, runner_expression};
+use builderbar::nix::plan::{self, Layout, WiringInputs};
+
+use crate::support::home::Home;
+use crate::support::ssh;
+
+const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osascript");
+const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJBWcxb/Blaqt1auOtE+F8QUWrUotiC5qBJ+UuEWdVCb";
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/nix")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "{} differs", path.display());
+}
+
+/// `nix-instantiate --parse` of a file (Debian's nix-bin, no network).
+fn parses(expr: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.nix");
+    std::fs::write(&file, expr).unwrap();
+    private_nix(dir.path(), "nix-instantiate")
+        .arg("--parse")
+        .arg(&file)
+        .output()
+        .expect("nix-instantiate (Debian nix-bin; scripts/setup.sh installs it)")
+}
+
+/// A nix command with a private store, so nothing of the machine is used.
+fn private_nix(dir: &Path, program: &str) -> Command {
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("nix.conf"),
+        "sandbox = false\nbuild-users-group =\n",
+    )
+    .unwrap();
+    let mut command = Command::new(program);
+    command
+        .env("NIX_STORE_DIR", dir.join("store"))
+        .env("NIX_STATE_DIR", dir.join("state"))
+        .env("NIX_LOG_DIR", dir.join("log"))
+        .env("NIX_CONF_DIR", &conf);
+    command
+}
+
+fn inputs() -> RunnerInputs {
+    RunnerInputs {
+        pin: Pin::parse("nixpkgs-25.05-darwin").unwrap(),
+        port: 31022,
+        memory_mib: 8192,
+        disk_mib: 40960,
+        cores: 4,
+    }
+}
+
+#[test]
+fn the_runner_expression_parses_and_matches_its_golden_file() {
+    let expr = runner_expression(&inputs()).unwrap();
+    let out = parses(&expr);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    golden("runner.nix", &expr);
+    assert!(expr.contains("host.address = \"127.0.0.1\";"));
+
+    let url = RunnerInputs {
+        pin: Pin::parse("https://example.org/nixpkgs/abc~1%2B.tar.gz").unwrap(),
+        ..inputs()
+    };
+    let out = parses(&runner_expression(&url).unwrap());
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+}
+
+#[test]
+fn hostile_strings_come_out_escaped_and_evaluate_to_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    for hostile in [
+        "a\"; x = builtins.abort \"pwned",
+        "${builtins.abort \"pwned\"}",
+        "back\\slash\\",
+        "two\nlines\r\tand tab",
+        "$${x} $ {y} ''${z}",
+        "\\${x}",
+        "trailing $",
+    ] {
+        let literal = nix_string(hostile).unwrap();
+        let expr = format!("{{ value = {literal}; }}");
+        let out = parses(&expr);
+        assert!(out.status.success(), "{hostile:?}: {}", ssh::stderr(&out));
+        let out = private_nix(dir.path(), "nix-instantiate")
+            .args(["--eval", "--strict", "--json", "-E"])
+            .arg(&expr)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{hostile:?}: {}", ssh::stderr(&out));
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(value["value"], hostile, "round trip of {hostile:?}");
+    }
+    assert!(nix_string("nul\u{0}").is_err());
+}
+
+#[test]
+fn a_hostile_nixpkgs_setting_never_reaches_the_expression() {
+    let home = Home::new();
+    for hostile in [
+        "nixos\"; pwned = \"",
+        "${builtins.abort \"x\"}",
+        "https://example.org/x.tar.gz\nmore",
+        "a\\b",
+    ] {
+        home.write_setting_raw("nixpkgs", &toml::Value::String(hostile.into()).to_string());
+        let out = home.cli(&["nix", "expr"]);
+        assert!(!out.status.success(), "{hostile:?} was accepted");
+        assert!(
+            ssh::stderr(&out).contains("nixpkgs"),
+            "{}",
+            ssh::stderr(&out)
+        );
+        assert!(ssh::stdout(&out).is_empty());
+    }
+    home.write_setting_raw("nixpkgs", "\"nixos-24.11\"");
+    let expr = home.cli_ok(&["nix", "expr"]);
+    assert!(expr.contains("archive/nixos-24.11.tar.gz"));
+    assert!(parses(&expr).status.success());
+}
+
+#[test]
+fn the_plan_matches_its_golden_file() {
+    let wiring = WiringInputs::new(
+        31022,
+        &["aarch64-linux".into(), "x86_64-linux".into()],
+        4,
+        &format!("{HOST_KEY} root@nixos"),
+    )
+    .unwrap();
+    let upstream = Detected {
+        flavor: Flavor::Upstream,
+        machines_managed: false,
+        conflicts: vec![],
+    };
+    let layout = Layout::new("/");
+    let state = Path::new("/Users/me/Library/Application Support/BuilderBar/nix-wiring");
+    let plan = plan::compute(&wiring, &upstream, &layout, state, None).unwrap();
+    golden("plan-upstream.txt", &plan.describe());
+    golden(
+        "machines.txt",
+        &format!(
+            "{}\n",
+            plan::machines_line(&wiring, &layout.key_file()).unwrap()
+        ),
+    );
+    golden(
+        "ssh_config.conf",
+        &plan::ssh_config(&wiring, &layout).unwrap(),
+    );
+
+    let determinate = Detected {
+        flavor: Flavor::Determinate,
+        ..upstream.clone()
+    };
+    let plan = plan::compute(&wiring, &determinate, &layout, state, None).unwrap();
+    assert!(plan.describe().contains("/etc/nix/nix.custom.conf"));
+    assert!(!plan.describe().contains("/etc/nix/nix.conf "));
+}
+
+/// Every file and folder under `root`: kind, mode, owner and bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            let bytes = if meta.is_dir() {
+                stack.push(path.clone());
+                None
+            } else if meta.file_type().is_symlink() {
+                Some(
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
+            } else {
+                Some(std::fs::read(&path).unwrap())
+            };
+            out.insert(rel, (meta.permissions().mode(), meta.uid(), bytes));
+        }
+    }
+    out
+}
+
+/// A sysroot with a Nix of its own: a nix.conf and a machines file with
+/// content of their own (the machines file without a final newline).
+fn sysroot() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("bb-sysroot-")
+        .tempdir()
+        .unwrap();
+    let nix = dir.path().join("etc/nix");
+    std::fs::create_dir_all(&nix).unwrap();
+    std::fs::write(
+        nix.join("nix.conf"),
+        "# the owner's own settings\nbuild-users-group = nixbld\nmax-jobs = auto\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(nix.join("nix.conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(
+        nix.join("machines"),
+        "ssh://someone@elsewhere x86_64-linux - 2",
+    )
+    .unwrap();
+    dir
+}
+
+fn install(home: &Home, root: &Path, extra_env: &[(&str, &str)]) -> Output {
+    let mut command = home.command();
+    command
+        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
+        .args(["install", "--sysroot"])
+        .arg(root);
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn uninstall(home: &Home, root: &Path) -> Output {
+    home.command()
+        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
+        .args(["uninstall", "--sysroot"])
+        .arg(root)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn install_twice_is_one_change_and_uninstall_restores_every_byte() {
+    let home = Home::new();
+    let root = sysroot();
+    let before = tree(root.path());
+
+    let dry = home.cli_ok(&[
+        "install",
+        "--dry-run",
+        "--sysroot",
+        root.path().to_str().unwrap(),
+    ]);
+    assert!(
+        dry.contains("ssh-ng://builder@builderbar-linux-builder"),
+        "{dry}"
+    );
+    assert!(dry.contains("builders-use-substitutes = true"), "{dry}");
+    assert_eq!(tree(root.path()), before, "a dry run changes nothing");
+
+    let cancelled = install(&home, root.path(), &[("OSASCRIPT_DOUBLE_ANSWER", "cancel")]);
+    assert!(!cancelled.status.success());
+    assert!(
+        ssh::stderr(&cancelled).contains("cancelled"),
+        "{}",
+        ssh::stderr(&cancelled)
+    );
+    assert_eq!(
+        tree(root.path()),
+        before,
+        "a cancelled prompt changes nothing"
+    );
+
+    let keep = home.root().join("plan-copy.json");
+    let out = install(
+        &home,
+        root.path(),
+        &[("OSASCRIPT_DOUBLE_KEEP", keep.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    let plan_text = std::fs::read_to_string(&keep).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(keep.with_extension("json.mode"))
+            .unwrap()
+            .trim(),
+        "600"
+    );
+    assert!(
+        !plan_text.contains("PRIVATE KEY"),
+        "the plan never carries the key"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(home.root().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| {
+            n.to_string_lossy().contains("for-root") || n.to_string_lossy().contains("nix-job")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let first = tree(root.path());
+    let etc = root.path().join("etc");
+    let nix_conf = std::fs::read_to_string(etc.join("nix/nix.conf")).unwrap();
+    assert!(nix_conf.starts_with("# the owner's own settings\nbuild-users-group = nixbld\nmax-jobs = auto\n# BEGIN builderbar"), "{nix_conf}");
+    let machines = std::fs::read_to_string(etc.join("nix/machines")).unwrap();
+    assert!(
+        machines.starts_with("ssh://someone@elsewhere x86_64-linux - 2\n# BEGIN builderbar"),
+        "{machines}"
+    );
+    let key = std::fs::metadata(etc.join("nix/builderbar_ed25519")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(key.uid(), 0);
+    assert!(etc.join("ssh/ssh_config.d/200-builderbar.conf").is_file());
+
+    let again = install(&home, root.path(), &[]);
+    assert!(again.status.success(), "{}", ssh::stderr(&again));
+    assert!(
+        ssh::stdout(&again).contains("Nothing changed"),
+        "{}",
+        ssh::stdout(&again)
+    );
+    assert_eq!(
+        tree(root.path()),
+        first,
+        "applying the same plan twice changes nothing"
+    );
+
+    let out = uninstall(&home, root.path());
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    assert_eq!(
+        tree(root.path()),
+        before,
+        "uninstall restores the tree byte for byte"
+    );
+    assert!(!home.root().join("nix-wiring").exists());
+    let out = uninstall(&home, root.path());
+    assert!(out.status.success());
+    assert!(ssh::stdout(&out).contains("nothing to undo"));
+}
+
+#[test]
+fn hostile_settings_cannot_add_a_line_and_other_builders_are_refused() {
+    let home = Home::new();
+    let root = sysroot();
+    let before = tree(root.path());
+    for systems in [
+        "[\"x86_64-linux\\nssh://evil@host x86_64-linux\"]",
+        "[\"x86_64-linux builders = evil\"]",
+        "[\"x86_64-linux\\nHost *\\n  ProxyCommand touch /tmp/pwned\"]",
+    ] {
+        home.write_setting_raw("systems", systems);
+        for args in [&["install", "--dry-run"][..], &["install"][..]] {
+            let out = home
+                .command()
+                .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
+                .args(args)
+                .arg("--sysroot")
+                .arg(root.path())
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{systems} was accepted");
+            assert!(
+                ssh::stderr(&out).contains("systems"),
+                "{}",
+                ssh::stderr(&out)
+            );
+        }
+        assert_eq!(tree(root.path()), before);
+    }
+    home.write_setting_raw("systems", "[\"x86_64-linux\"]");
+
+    // Another builder on our port, from nixpkgs' documented setup.
+    let other = root
+        .path()
+        .join("etc/ssh/ssh_config.d/100-linux-builder.conf");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    std::fs::write(
+        &other,
+        format!(
+            "Host linux-builder\n  Hostname localhost\n  Port {}\n  User builder\n",
+            home.port
+        ),
+    )
+    .unwrap();
+    let before = tree(root.path());
+    let out = install(&home, root.path(), &[]);
+    assert!(!out.status.success());
+    let err = ssh::stderr(&out);
+    assert!(
+        err.contains("100-linux-builder.conf") && err.contains(&home.port.to_string()),
+        "{err}"
+    );
+    assert_eq!(tree(root.path()), before);
+    std::fs::remove_file(&other).unwrap();
+
+    // nix-darwin's nix.conf, a link into the store: never edited.
+    let conf = root.path().join("etc/nix/nix.conf");
+    std::fs::remove_file(&conf).unwrap();
+    std::os::unix::fs::symlink("/etc/static/nix/nix.conf", &conf).unwrap();
+    let dry = home.cli_ok(&[
+        "install",
+        "--dry-run",
+        "--sysroot",
+        root.path().to_str().unwrap(),
+    ]);
+    assert!(dry.contains("managed by nix-darwin"), "{dry}");
+    assert!(
+        dry.contains("nix.settings.builders-use-substitutes = true"),
+        "{dry}"
+    );
+    assert!(!dry.contains("etc/nix/nix.conf between"), "{dry}");
+}
+
+#[test]
+fn openssh_logs_in_to_the_dev_vm_through_the_generated_alias() {
+    let home = Home::new();
+    home.cli_ok(&["keys", "show"]);
+    let mut supervisor = home.start_supervisor();
+    supervisor.wait_ready();
+    let root = sysroot();
+    let out = install(&home, root.path(), &[]);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+
+    let config = root.path().join("etc/ssh/ssh_config.d/200-builderbar.conf");
+    let login = Command::new("ssh")
+        .arg("-F")
+        .arg(&config)
+        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"])
+        .args(["builderbar-linux-builder", "id -un"])
+        .output()
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "{}\n{}",
+        ssh::stderr(&login),
+        home.log()
+    );
+    assert_eq!(ssh::stdout(&login).trim(), "builder");
+
+    let doctor = home
+        .command()
+        .args(["doctor", "--json", "--sysroot"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let status = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no check {name}: {checks}"))["status"]
+            .clone()
+    };
+    for name in ["nix", "machines", "key-file", "alias", "host-key", "ssh"] {
+        assert_eq!(status(name), "pass", "{name}: {checks:#}");
+    }
+
+    // A wrong pinned host key is refused: nothing answers "yes".
+    let known = root.path().join("etc/nix/builderbar_known_hosts");
+    std::fs::write(
+        &known,
+        format!("builderbar-linux-builder {}\n", ssh::random_public_key()),
+    )
+    .unwrap();
+    let refused = Command::new("ssh")
+        .arg("-F")
+        .arg(&config)
+        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"])
+        .args(["builderbar-linux-builder", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a changed host key must be refused"
+    );
+    supervisor.signal(rustix::process::Signal::TERM);
+    supervisor.wait_exit(std::time::Duration::from_secs(15));
+}

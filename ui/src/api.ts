@@ -1,0 +1,43 @@
+// The window's only door to the app: typed wrappers over the Rust commands.
+// The payload types are generated from Rust (src/bindings, by ts-rs).
+import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { ApplyPlan } from "./bindings/ApplyPlan";
+import type { ApplyProgress } from "./bindings/ApplyProgress";
+import type { BuilderStatus } from "./bindings/BuilderStatus";
+import type { KeysView } from "./bindings/KeysView";
+import type { SettingsForm } from "./bindings/SettingsForm";
+import type { SettingsView } from "./bindings/SettingsView";
+import type { UiError } from "./bindings/UiError";
+
+export const STATUS_EVENT = "builder-status";
+
+export const api = {
+  status: () => invoke<BuilderStatus>("status"),
+  start: () => invoke<BuilderStatus>("start"),
+  stop: () => invoke<BuilderStatus>("stop"),
+  restart: () => invoke<BuilderStatus>("restart"),
+  settings: () => invoke<SettingsView>("settings"),
+  planSettings: (form: SettingsForm) => invoke<ApplyPlan>("plan_settings", { form }),
+  applySettings: (form: SettingsForm, onStep: (p: ApplyProgress) => void) => {
+    const onProgress = new Channel<ApplyProgress>();
+    onProgress.onmessage = onStep;
+    return invoke<SettingsView>("apply_settings", { form, onProgress });
+  },
+  keys: () => invoke<KeysView>("keys"),
+  addKey: (text: string) => invoke<KeysView>("add_key", { text }),
+  removeKey: (fingerprint: string) => invoke<KeysView>("remove_key", { fingerprint }),
+  rotateKey: () => invoke<KeysView>("rotate_key"),
+  openLogs: () => invoke<void>("open_logs"),
+  onStatus: (handler: (s: BuilderStatus) => void): Promise<UnlistenFn> =>
+    listen<BuilderStatus>(STATUS_EVENT, (event) => handler(event.payload)),
+};
+
+/// A command's failure, whatever shape it arrived in.
+export function asUiError(err: unknown): UiError {
+  if (typeof err === "object" && err !== null && "message" in err) {
+    const e = err as Partial<UiError>;
+    return { message: String(e.message), hint: e.hint ?? null, problems: e.problems ?? [] };
+  }
+  return { message: String(err), hint: null, problems: [] };
+}

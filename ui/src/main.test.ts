@@ -1,0 +1,137 @@
+// The window against a mocked IPC: what the user sees and what it sends.
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { ApplyPlan } from "./bindings/ApplyPlan";
+import type { BuilderStatus } from "./bindings/BuilderStatus";
+import type { SettingsView } from "./bindings/SettingsView";
+
+const status: BuilderStatus = {
+  state: "stopped",
+  summary: "Stopped",
+  port: 31022,
+  uptime_secs: null,
+  last_error: null,
+  crash_loop: false,
+  stopped_by_user: false,
+};
+
+const view: SettingsView = {
+  form: {
+    ssh_port: 31022,
+    disk_mib: 20480,
+    memory_mib: 3072,
+    cores: 2,
+    max_jobs: 2,
+    ephemeral: false,
+    start_at_login: true,
+    notify_vm_failures: true,
+    notify_build_failures: true,
+    notify_build_successes: false,
+    disk_low_percent: 85,
+  },
+  host_cpus: 8,
+  host_memory_mib: 16384,
+};
+
+const calls: { cmd: string; args: unknown }[] = [];
+
+function planFor(form: SettingsView["form"]): ApplyPlan {
+  if (form.ssh_port === 22) {
+    return {
+      changes: [{ field: "ssh_port", from: "31022", to: "22", needs_restart: true, needs_admin: true }],
+      problems: [{ field: "ssh_port", message: "Port 22 is the Mac's own SSH.", hint: "Pick another port." }],
+      needs_restart: true,
+      needs_admin: true,
+    };
+  }
+  return {
+    changes:
+      form.memory_mib !== 3072
+        ? [{ field: "memory_mib", from: "3 GiB", to: `${form.memory_mib / 1024} GiB`, needs_restart: true, needs_admin: false }]
+        : [],
+    problems: [],
+    needs_restart: form.memory_mib !== 3072,
+    needs_admin: false,
+  };
+}
+
+beforeEach(async () => {
+  vi.useFakeTimers({ shouldAdvanceTime: true });
+  calls.length = 0;
+  mockIPC((cmd, args) => {
+    calls.push({ cmd, args });
+    switch (cmd) {
+      case "status":
+        return status;
+      case "start":
+        return { ...status, state: "starting", summary: "Starting…" };
+      case "settings":
+        return view;
+      case "plan_settings":
+        return planFor((args as { form: SettingsView["form"] }).form);
+      case "keys":
+        return { builder_public: null, builder_fingerprint: null, authorized: [] };
+      case "add_key":
+        throw { message: "That is not an SSH public key.", hint: "Paste one line from a .pub file.", problems: [] };
+      case "plugin:event|listen":
+        return 1;
+      default:
+        return null;
+    }
+  }, { shouldMockEvents: true });
+  document.body.innerHTML = '<div id="app"></div>';
+  const { mount } = await import("./main");
+  document.body.innerHTML = '<div id="app"></div>';
+  mount(document.getElementById("app")!);
+  await vi.runAllTimersAsync();
+});
+
+afterEach(() => {
+  clearMocks();
+  vi.useRealTimers();
+});
+
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
+
+describe("the settings window", () => {
+  it("shows the builder's state and starts it", async () => {
+    expect($("#state").textContent).toBe("Stopped");
+    expect($("#port").textContent).toBe("127.0.0.1:31022");
+    $("#toggle").click();
+    await vi.runAllTimersAsync();
+    expect(calls.some((c) => c.cmd === "start")).toBe(true);
+    expect($("#state").textContent).toBe("Starting");
+  });
+
+  it("validates a field as you type with the core's own message", async () => {
+    $("#nav-resources").click();
+    const port = $<HTMLInputElement>("#field-ssh_port");
+    expect(port.value).toBe("31022");
+    port.value = "22";
+    port.dispatchEvent(new Event("input"));
+    await vi.runAllTimersAsync();
+    expect($("#problem-ssh_port").textContent).toContain("Port 22 is the Mac's own SSH.");
+    expect($<HTMLButtonElement>("#apply").disabled).toBe(true);
+  });
+
+  it("lists what Apply will change and what it needs", async () => {
+    $("#nav-resources").click();
+    const memory = $<HTMLInputElement>("#field-memory_mib");
+    expect(memory.value).toBe("3");
+    memory.value = "4";
+    memory.dispatchEvent(new Event("input"));
+    await vi.runAllTimersAsync();
+    expect($("#plan").textContent).toContain("Memory: 3 GiB → 4 GiB");
+    expect($("#plan").textContent).toContain("restarts the builder");
+    expect($<HTMLButtonElement>("#apply").disabled).toBe(false);
+  });
+
+  it("shows why a key was refused", async () => {
+    $("#nav-keys").click();
+    $<HTMLTextAreaElement>("#new-key").value = "not a key";
+    $("#add-key").click();
+    await vi.runAllTimersAsync();
+    expect($("#key-error").textContent).toContain("That is not an SSH public key.");
+    expect($<HTMLTextAreaElement>("#new-key").value).toBe("not a key");
+  });
+});

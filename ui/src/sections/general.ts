@@ -1,0 +1,76 @@
+import { api, asUiError } from "../api";
+import type { BuilderStatus } from "../bindings/BuilderStatus";
+import { h, replace } from "../dom";
+
+const LABELS: Record<string, string> = {
+  running: "Running",
+  starting: "Starting",
+  stopping: "Stopping",
+  stopped: "Stopped",
+  failed: "Failed",
+};
+
+export function uptime(secs: number | null): string {
+  if (secs === null) return "—";
+  if (secs < 60) return `${secs} s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min`;
+  return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
+}
+
+/// The General section: state, start/stop, uptime, port.
+export function general(root: HTMLElement) {
+  const body = h("div");
+  const error = h("p", { class: "error", role: "alert" });
+  root.append(h("h2", {}, "General"), body, error);
+
+  const render = (s: BuilderStatus) => {
+    const running = s.state === "running" || s.state === "starting";
+    const button = h(
+      "button",
+      {
+        id: "toggle",
+        class: running ? "" : "primary",
+        disabled: s.state === "stopping",
+        onclick: async () => {
+          button.setAttribute("disabled", "");
+          error.textContent = "";
+          try {
+            render(running ? await api.stop() : await api.start());
+          } catch (err) {
+            error.textContent = asUiError(err).message;
+            button.removeAttribute("disabled");
+          }
+        },
+      },
+      running ? "Stop" : "Start",
+    );
+    replace(
+      body,
+      h(
+        "div",
+        { class: "status-row" },
+        h("span", { class: `badge ${s.state}`, id: "state" }, LABELS[s.state] ?? s.state),
+        h("span", { id: "summary" }, s.summary === LABELS[s.state] ? "" : s.summary),
+        button,
+      ),
+      h(
+        "dl",
+        {},
+        h("dt", {}, "SSH port"),
+        h("dd", { id: "port" }, `127.0.0.1:${s.port}`),
+        h("dt", {}, "Up for"),
+        h("dd", { id: "uptime" }, uptime(s.uptime_secs)),
+      ),
+      s.crash_loop
+        ? h("p", { class: "warning" }, "The builder keeps failing as it starts. Open the logs to see why.")
+        : "",
+      s.last_error ? h("p", { class: "error", id: "last-error" }, `Last error: ${s.last_error}`) : "",
+      s.stopped_by_user && s.state === "stopped"
+        ? h("p", { class: "muted" }, "Stopped by you: it stays stopped until you start it.")
+        : "",
+    );
+  };
+
+  api.status().then(render, (err) => (error.textContent = asUiError(err).message));
+  void api.onStatus(render);
+}
