@@ -55,7 +55,9 @@ unit:
 
 ## The real app under Xvfb, driven through WebDriver and its tray over D-Bus.
 e2e:
-	@echo "e2e: not yet"
+	$(CARGO) build -p builderbar -p builderbar-app
+	scripts/with-secret-service.sh xvfb-run -a -s "-screen 0 1280x800x24" \
+		$(CARGO) test -p builderbar-app --test e2e -- --ignored
 
 ## Benchmarks (not part of `make test`); numbers go to docs/BENCHMARKS.md.
 bench: setup

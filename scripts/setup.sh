@@ -99,6 +99,11 @@ if command -v rustup >/dev/null; then
     echo "setup: WARNING: could not add the aarch64-apple-darwin target; the macOS type-check will not run" >&2
 fi
 
+# The app's end-to-end tests drive it through tauri-driver (WebDriver).
+if ! command -v tauri-driver >/dev/null && command -v cargo >/dev/null; then
+  cargo install --locked tauri-driver --version '^2'
+fi
+
 # The dev VM's kernel is fetched by package name from the apt lists; make sure
 # they know it.
 if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then

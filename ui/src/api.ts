@@ -41,3 +41,10 @@ export function asUiError(err: unknown): UiError {
   }
   return { message: String(err), hint: null, problems: [] };
 }
+
+/// One line for the user: what happened, then what to do.
+export function describe(e: UiError): string {
+  if (!e.hint) return e.message;
+  const sentence = /[.!?]$/.test(e.message) ? e.message : `${e.message}.`;
+  return `${sentence} ${e.hint}`;
+}

@@ -30,12 +30,20 @@ impl TrayMenu {
             if !owner.is_some_and(|o| o.contains(&format!("uint32 {pid},"))) {
                 continue;
             }
-            let items = gdbus(&["introspect", "--session", "--dest", name, "--object-path", "/org/ayatana/NotificationItem"])?;
-            let node = items
+            // The app may hold several connections; the tray is on one.
+            let Some(items) = gdbus(&[
+                "introspect", "--session", "--dest", name, "--object-path", "/org/ayatana/NotificationItem",
+            ]) else {
+                continue;
+            };
+            let Some(node) = items
                 .lines()
                 .filter_map(|line| line.trim().strip_prefix("node "))
                 .map(|n| n.trim_end_matches(" {").trim().to_string())
-                .find(|n| !n.starts_with('/'))?;
+                .find(|n| !n.starts_with('/'))
+            else {
+                continue;
+            };
             return Some(TrayMenu {
                 bus_name: name.to_string(),
                 path: format!("/org/ayatana/NotificationItem/{node}/Menu"),
@@ -48,7 +56,7 @@ impl TrayMenu {
     pub fn layout(&self) -> String {
         gdbus(&[
             "call", "--session", "--dest", &self.bus_name, "--object-path", &self.path,
-            "--method", "com.canonical.dbusmenu.GetLayout", "0", "-1", "[]",
+            "--method", "com.canonical.dbusmenu.GetLayout", "0", "int32 -1", "[]",
         ])
         .unwrap_or_default()
     }
@@ -59,7 +67,7 @@ impl TrayMenu {
         layout
             .split("'label': <'")
             .skip(1)
-            .filter_map(|rest| rest.split("'>").next().map(|label| label.replace('_', "")))
+            .filter_map(|rest| rest.split("'>").next().map(unmnemonic))
             .collect()
     }
 
@@ -85,8 +93,13 @@ impl TrayMenu {
         };
         gdbus(&[
             "call", "--session", "--dest", &self.bus_name, "--object-path", &self.path,
-            "--method", "com.canonical.dbusmenu.Event", &id.to_string(), "clicked", "<0>", "0",
+            "--method", "com.canonical.dbusmenu.Event", &id.to_string(), "clicked", "<0>", "uint32 0",
         ])
         .is_some()
     }
+}
+
+/// GTK labels mark a mnemonic with `_` and write a real underscore as `__`.
+fn unmnemonic(label: &str) -> String {
+    label.replace("__", "\u{0}").replace('_', "").replace('\u{0}', "_")
 }

@@ -1,6 +1,6 @@
 // The settings form shared by Resources and Notifications: validated as you
 // type by the core (plan_settings saves nothing), applied in one step.
-import { api, asUiError } from "../api";
+import { api, asUiError, describe } from "../api";
 import type { ApplyPlan } from "../bindings/ApplyPlan";
 import type { SettingsForm } from "../bindings/SettingsForm";
 import type { SettingsView } from "../bindings/SettingsView";
@@ -86,7 +86,7 @@ export function applyBar(model: FormModel): HTMLElement {
           await model.load();
         } catch (err) {
           const e = asUiError(err);
-          error.textContent = e.hint ? `${e.message} ${e.hint}` : e.message;
+          error.textContent = describe(e);
           button.removeAttribute("disabled");
         }
       },

@@ -1,4 +1,4 @@
-import { api, asUiError } from "../api";
+import { api, asUiError, describe } from "../api";
 import type { KeysView } from "../bindings/KeysView";
 import { h, replace } from "../dom";
 
@@ -21,7 +21,7 @@ export function keys(root: HTMLElement) {
       return true;
     } catch (err) {
       const e = asUiError(err);
-      error.textContent = e.hint ? `${e.message} ${e.hint}` : e.message;
+      error.textContent = describe(e);
       return false;
     }
   };

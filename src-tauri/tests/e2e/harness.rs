@@ -1,0 +1,244 @@
+//! Starts the built app under tauri-driver with a temp BuilderBar home, and
+//! gives the test its window (WebDriver), its tray (D-Bus), SSH into the
+//! builder, and screenshots.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+use tempfile::TempDir;
+
+use crate::tray::TrayMenu;
+
+/// Waits until `check` holds, polling; panics after `timeout`.
+pub async fn until<F, Fut>(timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// target/debug, from this test's own path (target/debug/deps/e2e-…).
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+pub struct Harness {
+    pub client: Client,
+    pub port1: u16,
+    pub port2: u16,
+    home: TempDir,
+    driver: Child,
+    app_pid: u32,
+    client_key: PathBuf,
+    host_key: String,
+    shots: PathBuf,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        assert!(
+            std::env::var_os("DISPLAY").is_some(),
+            "no DISPLAY: this test runs under Xvfb, through `make e2e`"
+        );
+        let bin = build_dir();
+        let app = bin.join("builderbar-app");
+        let cli = bin.join("builderbar");
+        assert!(app.exists() && cli.exists(), "build the app and the CLI first (make e2e does)");
+        let home = tempfile::Builder::new().prefix("builderbar-e2e-").tempdir().unwrap();
+        let (port1, port2) = (free_port(), free_port());
+        let run = |args: &[&str]| {
+            let out = Command::new(&cli)
+                .args(args)
+                .env("BUILDERBAR_HOME", home.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "builderbar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["settings", "set", "port", &port1.to_string()]);
+        run(&["settings", "set", "memory", "1GiB"]);
+        run(&["settings", "set", "cores", "1"]);
+        // A small disk, set before any disk exists (the setting may only grow).
+        let settings = home.path().join("settings.toml");
+        let mut table: toml::Table = std::fs::read_to_string(&settings).unwrap().parse().unwrap();
+        table.insert("disk_mib".into(), toml::Value::Integer(2048));
+        std::fs::write(&settings, toml::to_string(&table).unwrap()).unwrap();
+
+        let client_key = home.path().join("client_ed25519");
+        let key = PrivateKey::random(&mut rand_core::OsRng, Algorithm::Ed25519).unwrap();
+        key.write_openssh_file(&client_key, LineEnding::LF).unwrap();
+        let public = home.path().join("client_ed25519.pub");
+        std::fs::write(&public, key.public_key().to_openssh().unwrap()).unwrap();
+        run(&["keys", "add", public.to_str().unwrap()]);
+        let host_key = devvm::ensure_built(&devvm::default_cache_dir()).unwrap().host_key;
+
+        let (driver_port, native_port) = (free_port(), free_port());
+        let driver = Command::new("tauri-driver")
+            .args(["--port", &driver_port.to_string(), "--native-port", &native_port.to_string()])
+            .env("BUILDERBAR_HOME", home.path())
+            .env("BUILDERBAR_BIN", &cli)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is installed by scripts/setup.sh");
+        until(Duration::from_secs(20), || async move {
+            std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_ok()
+        })
+        .await;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app, "args": ["--show-settings"] }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .unwrap();
+        let app_pid = find_app(home.path()).expect("the app is running");
+        let shots = bin.join("screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let harness = Harness {
+            client,
+            port1,
+            port2,
+            home,
+            driver,
+            app_pid,
+            client_key,
+            host_key,
+            shots,
+        };
+        until(Duration::from_secs(20), || async { harness.text("#state").await != "" }).await;
+        harness
+    }
+
+    pub fn root(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn tray(&self) -> TrayMenu {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(menu) = TrayMenu::find(self.app_pid) {
+                return menu;
+            }
+            assert!(Instant::now() < deadline, "the app exported no tray menu on the session bus");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn app_alive(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.app_pid)).unwrap_or_default();
+        // A zombie (state Z) has exited.
+        !stat.is_empty() && !stat.contains(") Z ")
+    }
+
+    fn ssh_output(&self, port: u16, command: &str) -> std::process::Output {
+        let known_hosts = self.home.path().join(format!("known_hosts-{port}"));
+        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {}\n", self.host_key)).unwrap();
+        Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+            .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+            .arg("-i")
+            .arg(&self.client_key)
+            .args(["-p", &port.to_string(), "builder@127.0.0.1", command])
+            .output()
+            .unwrap()
+    }
+
+    pub fn ssh_ok(&self, port: u16) -> bool {
+        self.ssh_output(port, "true").status.success()
+    }
+
+    pub fn ssh(&self, port: u16, command: &str) -> String {
+        let out = self.ssh_output(port, command);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub async fn text(&self, selector: &str) -> String {
+        match self.client.find(Locator::Css(selector)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Replaces a field's text the way a person types it.
+    pub async fn type_into(&self, selector: &str, text: &str) {
+        let element = self.client.find(Locator::Css(selector)).await.unwrap();
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub fn save_text(&self, name: &str, text: &str) {
+        std::fs::write(self.shots.join(name), text).unwrap();
+    }
+
+    pub async fn finish(mut self) {
+        let _ = self.client.clone().close().await;
+        self.stop_everything();
+    }
+
+    fn stop_everything(&mut self) {
+        let _ = Command::new(build_dir().join("builderbar"))
+            .arg("stop")
+            .env("BUILDERBAR_HOME", self.home.path())
+            .output();
+        // SIGTERM lets tauri-driver stop WebKitWebDriver too.
+        let _ = Command::new("kill").arg(self.driver.id().to_string()).status();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Ok(None) = self.driver.try_wait() {
+            self.stop_everything();
+        }
+    }
+}
+
+/// The app process started for this home (its environment names it).
+fn find_app(home: &Path) -> Option<u32> {
+    let wanted = format!("BUILDERBAR_HOME={}", home.display());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if !exe.to_string_lossy().ends_with("builderbar-app") {
+                continue;
+            }
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if environ.split(|b| *b == 0).any(|var| var == wanted.as_bytes()) {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
