@@ -22,13 +22,20 @@ where
 {
     let deadline = Instant::now() + timeout;
     while !check().await {
-        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// target/debug, from this test's own path (target/debug/deps/e2e-…).
@@ -58,8 +65,14 @@ impl Harness {
         let bin = build_dir();
         let app = bin.join("builderbar-app");
         let cli = bin.join("builderbar");
-        assert!(app.exists() && cli.exists(), "build the app and the CLI first (make e2e does)");
-        let home = tempfile::Builder::new().prefix("builderbar-e2e-").tempdir().unwrap();
+        assert!(
+            app.exists() && cli.exists(),
+            "build the app and the CLI first (make e2e does)"
+        );
+        let home = tempfile::Builder::new()
+            .prefix("builderbar-e2e-")
+            .tempdir()
+            .unwrap();
         let (port1, port2) = (free_port(), free_port());
         let run = |args: &[&str]| {
             let out = Command::new(&cli)
@@ -67,7 +80,11 @@ impl Harness {
                 .env("BUILDERBAR_HOME", home.path())
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "builderbar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "builderbar {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         run(&["settings", "set", "port", &port1.to_string()]);
         run(&["settings", "set", "memory", "1GiB"]);
@@ -84,11 +101,18 @@ impl Harness {
         let public = home.path().join("client_ed25519.pub");
         std::fs::write(&public, key.public_key().to_openssh().unwrap()).unwrap();
         run(&["keys", "add", public.to_str().unwrap()]);
-        let host_key = devvm::ensure_built(&devvm::default_cache_dir()).unwrap().host_key;
+        let host_key = devvm::ensure_built(&devvm::default_cache_dir())
+            .unwrap()
+            .host_key;
 
         let (driver_port, native_port) = (free_port(), free_port());
         let driver = Command::new("tauri-driver")
-            .args(["--port", &driver_port.to_string(), "--native-port", &native_port.to_string()])
+            .args([
+                "--port",
+                &driver_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
             .env("BUILDERBAR_HOME", home.path())
             .env("BUILDERBAR_BIN", &cli)
             .stdout(Stdio::null())
@@ -123,7 +147,10 @@ impl Harness {
             host_key,
             shots,
         };
-        until(Duration::from_secs(20), || async { harness.text("#state").await != "" }).await;
+        until(Duration::from_secs(20), || async {
+            harness.text("#state").await != ""
+        })
+        .await;
         harness
     }
 
@@ -137,23 +164,45 @@ impl Harness {
             if let Some(menu) = TrayMenu::find(self.app_pid) {
                 return menu;
             }
-            assert!(Instant::now() < deadline, "the app exported no tray menu on the session bus");
+            assert!(
+                Instant::now() < deadline,
+                "the app exported no tray menu on the session bus"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     pub fn app_alive(&self) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.app_pid)).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.app_pid)).unwrap_or_default();
         // A zombie (state Z) has exited.
         !stat.is_empty() && !stat.contains(") Z ")
     }
 
     fn ssh_output(&self, port: u16, command: &str) -> std::process::Output {
         let known_hosts = self.home.path().join(format!("known_hosts-{port}"));
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {}\n", self.host_key)).unwrap();
+        std::fs::write(
+            &known_hosts,
+            format!("[127.0.0.1]:{port} {}\n", self.host_key),
+        )
+        .unwrap();
         Command::new("ssh")
-            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-            .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=2", "-o", "LogLevel=ERROR"])
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+            ])
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "ConnectTimeout=2",
+                "-o",
+                "LogLevel=ERROR",
+            ])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
             .arg("-i")
@@ -169,7 +218,11 @@ impl Harness {
 
     pub fn ssh(&self, port: u16, command: &str) -> String {
         let out = self.ssh_output(port, command);
-        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -207,7 +260,9 @@ impl Harness {
             .env("BUILDERBAR_HOME", self.home.path())
             .output();
         // SIGTERM lets tauri-driver stop WebKitWebDriver too.
-        let _ = Command::new("kill").arg(self.driver.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.driver.id().to_string())
+            .status();
         let _ = self.driver.wait();
     }
 }
@@ -226,7 +281,11 @@ fn find_app(home: &Path) -> Option<u32> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
@@ -234,7 +293,10 @@ fn find_app(home: &Path) -> Option<u32> {
                 continue;
             }
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            if environ.split(|b| *b == 0).any(|var| var == wanted.as_bytes()) {
+            if environ
+                .split(|b| *b == 0)
+                .any(|var| var == wanted.as_bytes())
+            {
                 return Some(pid);
             }
         }

@@ -20,23 +20,43 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     let h = Harness::start().await;
     let tray = h.tray();
     let labels = tray.labels();
-    assert!(labels.iter().any(|l| l == "Start"), "{labels:?} in {}", tray.layout());
-    assert!(labels.iter().any(|l| l.starts_with("Quit BuilderBar")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l == "Start"),
+        "{labels:?} in {}",
+        tray.layout()
+    );
+    assert!(
+        labels.iter().any(|l| l.starts_with("Quit BuilderBar")),
+        "{labels:?}"
+    );
     h.save_text("tray-menu.txt", &labels.join("\n"));
 
     // Tray: Start → the state line reaches Running and SSH answers.
     assert!(tray.click("Start"));
-    until(Duration::from_secs(120), || async { tray.labels().iter().any(|l| l.starts_with("Running")) }).await;
+    until(Duration::from_secs(120), || async {
+        tray.labels().iter().any(|l| l.starts_with("Running"))
+    })
+    .await;
     until(Duration::from_secs(60), || async { h.ssh_ok(h.port1) }).await;
     h.save_text("tray-menu-running.txt", &tray.labels().join("\n"));
 
     // Window: every section, then port and memory changed and applied.
     let c = &h.client;
     for section in ["general", "resources", "keys", "notifications", "advanced"] {
-        c.find(Locator::Css(&format!("#nav-{section}"))).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css(&format!("#nav-{section}")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         h.screenshot(section).await;
     }
-    c.find(Locator::Css("#nav-resources")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#nav-resources"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     h.type_into("#field-ssh_port", &h.port2.to_string()).await;
     h.type_into("#field-memory_mib", "1.5").await;
     until(Duration::from_secs(10), || async {
@@ -45,28 +65,66 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     .await;
     h.screenshot("resources-apply").await;
     let plan = h.text("#plan").await;
-    assert!(plan.contains(&format!("SSH port: {} → {}", h.port1, h.port2)), "{plan}");
+    assert!(
+        plan.contains(&format!("SSH port: {} → {}", h.port1, h.port2)),
+        "{plan}"
+    );
     assert!(plan.contains("restarts the builder"), "{plan}");
-    c.find(Locator::Css("#apply")).await.unwrap().click().await.unwrap();
-    until(Duration::from_secs(120), || async { h.text("#progress").await == "Applied." }).await;
+    c.find(Locator::Css("#apply"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(Duration::from_secs(120), || async {
+        h.text("#progress").await == "Applied."
+    })
+    .await;
     until(Duration::from_secs(120), || async { h.ssh_ok(h.port2) }).await;
-    let mem_kib: u64 = h.ssh(h.port2, "awk '/MemTotal/ {print $2}' /proc/meminfo").trim().parse().unwrap();
-    assert!((1_300_000..=1_572_864).contains(&mem_kib), "1.5 GiB in the guest: {mem_kib} KiB");
+    let mem_kib: u64 = h
+        .ssh(h.port2, "awk '/MemTotal/ {print $2}' /proc/meminfo")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (1_300_000..=1_572_864).contains(&mem_kib),
+        "1.5 GiB in the guest: {mem_kib} KiB"
+    );
     assert!(!h.ssh_ok(h.port1), "the old port is closed");
 
     // An invalid key: the message is shown and nothing is saved.
     let before = std::fs::read_to_string(h.root().join("settings.toml")).unwrap();
-    c.find(Locator::Css("#nav-keys")).await.unwrap().click().await.unwrap();
-    h.type_into("#new-key", "ssh-ed25519 AAAA-not-a-key\ncommand=\"rm -rf /\"").await;
-    c.find(Locator::Css("#add-key")).await.unwrap().click().await.unwrap();
-    until(Duration::from_secs(10), || async { !h.text("#key-error").await.is_empty() }).await;
+    c.find(Locator::Css("#nav-keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    h.type_into(
+        "#new-key",
+        "ssh-ed25519 AAAA-not-a-key\ncommand=\"rm -rf /\"",
+    )
+    .await;
+    c.find(Locator::Css("#add-key"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(Duration::from_secs(10), || async {
+        !h.text("#key-error").await.is_empty()
+    })
+    .await;
     h.screenshot("keys-refused").await;
     let after = std::fs::read_to_string(h.root().join("settings.toml")).unwrap();
     assert_eq!(before, after, "a refused key saves nothing");
 
     // Tray: Stop → Stopped, and the builder is down.
     assert!(tray.click("Stop"));
-    until(Duration::from_secs(60), || async { tray.labels().iter().any(|l| l == "Stopped") }).await;
+    until(Duration::from_secs(60), || async {
+        tray.labels().iter().any(|l| l == "Stopped")
+    })
+    .await;
     assert!(!h.ssh_ok(h.port2));
 
     // Tray: Start, then Quit → the app exits and the builder keeps running.
@@ -74,6 +132,9 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     until(Duration::from_secs(120), || async { h.ssh_ok(h.port2) }).await;
     assert!(tray.click("Quit BuilderBar"));
     until(Duration::from_secs(20), || async { !h.app_alive() }).await;
-    assert!(h.ssh_ok(h.port2), "quitting the app never stops the builder");
+    assert!(
+        h.ssh_ok(h.port2),
+        "quitting the app never stops the builder"
+    );
     h.finish().await;
 }

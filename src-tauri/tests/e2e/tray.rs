@@ -6,7 +6,9 @@ use std::process::Command;
 
 fn gdbus(args: &[&str]) -> Option<String> {
     let out = Command::new("gdbus").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The tray menu of the process `pid`.
@@ -19,20 +21,38 @@ impl TrayMenu {
     /// Finds the menu the app with this pid exported, if it has yet.
     pub fn find(pid: u32) -> Option<TrayMenu> {
         let names = gdbus(&[
-            "call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
-            "--method", "org.freedesktop.DBus.ListNames",
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.ListNames",
         ])?;
         for name in names.split('\'').filter(|n| n.starts_with(':')) {
             let owner = gdbus(&[
-                "call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
-                "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", name,
+                "call",
+                "--session",
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                name,
             ]);
             if !owner.is_some_and(|o| o.contains(&format!("uint32 {pid},"))) {
                 continue;
             }
             // The app may hold several connections; the tray is on one.
             let Some(items) = gdbus(&[
-                "introspect", "--session", "--dest", name, "--object-path", "/org/ayatana/NotificationItem",
+                "introspect",
+                "--session",
+                "--dest",
+                name,
+                "--object-path",
+                "/org/ayatana/NotificationItem",
             ]) else {
                 continue;
             };
@@ -55,8 +75,17 @@ impl TrayMenu {
     /// The menu's layout as gdbus prints it (labels, ids, enabled flags).
     pub fn layout(&self) -> String {
         gdbus(&[
-            "call", "--session", "--dest", &self.bus_name, "--object-path", &self.path,
-            "--method", "com.canonical.dbusmenu.GetLayout", "0", "int32 -1", "[]",
+            "call",
+            "--session",
+            "--dest",
+            &self.bus_name,
+            "--object-path",
+            &self.path,
+            "--method",
+            "com.canonical.dbusmenu.GetLayout",
+            "0",
+            "int32 -1",
+            "[]",
         ])
         .unwrap_or_default()
     }
@@ -92,8 +121,18 @@ impl TrayMenu {
             return false;
         };
         gdbus(&[
-            "call", "--session", "--dest", &self.bus_name, "--object-path", &self.path,
-            "--method", "com.canonical.dbusmenu.Event", &id.to_string(), "clicked", "<0>", "uint32 0",
+            "call",
+            "--session",
+            "--dest",
+            &self.bus_name,
+            "--object-path",
+            &self.path,
+            "--method",
+            "com.canonical.dbusmenu.Event",
+            &id.to_string(),
+            "clicked",
+            "<0>",
+            "uint32 0",
         ])
         .is_some()
     }
@@ -101,5 +140,8 @@ impl TrayMenu {
 
 /// GTK labels mark a mnemonic with `_` and write a real underscore as `__`.
 fn unmnemonic(label: &str) -> String {
-    label.replace("__", "\u{0}").replace('_', "").replace('\u{0}', "_")
+    label
+        .replace("__", "\u{0}")
+        .replace('_', "")
+        .replace('\u{0}', "_")
 }
