@@ -148,7 +148,7 @@ impl Harness {
             shots,
         };
         until(Duration::from_secs(20), || async {
-            harness.text("#state").await != ""
+            !harness.text("#state").await.is_empty()
         })
         .await;
         harness
