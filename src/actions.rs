@@ -31,7 +31,8 @@ pub fn plan_settings(
     let current = store.load()?.settings;
     let mut new = current.clone();
     change(&mut new);
-    let mut problems = crate::settings::validate(&new, Some(&current), store.host());
+    let baseline = store.baseline(&current);
+    let mut problems = crate::settings::validate(&new, Some(&baseline), store.host());
     if new.ssh_port != current.ssh_port
         && let Err(problem) = check_port_free(new.ssh_port)
     {

@@ -175,8 +175,9 @@ impl SettingsStore {
         let (current, _) = self.read_locked(&path)?;
         let mut new = current.clone();
         change(&mut new).map_err(|p| SettingsError::Refused(vec![p]))?;
-        let before = validate(&current, Some(&current), &self.host);
-        let problems: Vec<Problem> = validate(&new, Some(&current), &self.host)
+        let baseline = self.baseline(&current);
+        let before = validate(&current, Some(&baseline), &self.host);
+        let problems: Vec<Problem> = validate(&new, Some(&baseline), &self.host)
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
@@ -191,6 +192,20 @@ impl SettingsStore {
             self.write(&new)?;
         }
         Ok(new)
+    }
+
+    /// What "the disk only grows" compares against: the builder's disk as
+    /// it exists (its virtual size), or no lower bound before it exists —
+    /// so a first setup may pick any size, and a disk made once is never
+    /// shrunk.
+    pub fn baseline(&self, current: &Settings) -> Settings {
+        let mut baseline = current.clone();
+        let disk = crate::vm::config::vm_paths(&self.paths).disk;
+        baseline.disk_mib = crate::vm::disk::qcow2_virtual_size(&disk)
+            .ok()
+            .flatten()
+            .map_or(0, |bytes| bytes >> 20);
+        baseline
     }
 
     /// Sets one setting from text (`port 31023`, `memory 8GiB`…): the CLI's

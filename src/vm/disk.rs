@@ -93,6 +93,24 @@ pub fn prepare(
     Ok(DiskAction::Grown { from: current })
 }
 
+/// The virtual size recorded in a qcow2 image's header (big-endian, at
+/// byte 24), read without running anything; `None` when there is no image.
+pub fn qcow2_virtual_size(disk: &Path) -> std::io::Result<Option<u64>> {
+    use std::io::Read;
+    let mut header = [0u8; 32];
+    match std::fs::File::open(disk) {
+        Ok(mut file) => file.read_exact(&mut header)?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    if &header[..4] != b"QFI\xfb" {
+        return Err(std::io::Error::other("not a qcow2 image"));
+    }
+    let mut size = [0u8; 8];
+    size.copy_from_slice(&header[24..32]);
+    Ok(Some(u64::from_be_bytes(size)))
+}
+
 /// The image's size as the guest sees it.
 pub fn virtual_size(tools: &DiskTools, disk: &Path) -> Result<u64, SupervisorError> {
     let output = run(Command::new(&tools.qemu_img)

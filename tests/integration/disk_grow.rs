@@ -103,3 +103,61 @@ fn a_bare_ext4_disk_grows_on_the_host_and_keeps_its_files() {
         .collect();
     assert!(leftovers.is_empty(), "no scratch files left: {leftovers:?}");
 }
+
+#[test]
+fn the_qcow2_header_gives_the_size_without_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk_path = dir.path().join("disk.qcow2");
+    assert_eq!(disk::qcow2_virtual_size(&disk_path).unwrap(), None);
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            disk_path.to_str().unwrap(),
+            "3G",
+        ],
+    );
+    assert_eq!(disk::qcow2_virtual_size(&disk_path).unwrap(), Some(3 << 30));
+    std::fs::write(&disk_path, b"not an image at all, just text").unwrap();
+    assert!(disk::qcow2_virtual_size(&disk_path).is_err());
+}
+
+#[test]
+fn before_a_disk_exists_any_size_may_be_chosen_and_after_it_only_grows() {
+    let home = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_builderbar"))
+            .args(args)
+            .env("BUILDERBAR_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    assert!(
+        cli(&["settings", "set", "disk", "10GiB"]).status.success(),
+        "a first setup picks a smaller disk than the default"
+    );
+    let disk_path = home.path().join("state/disk.qcow2");
+    std::fs::create_dir_all(disk_path.parent().unwrap()).unwrap();
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            disk_path.to_str().unwrap(),
+            "10G",
+        ],
+    );
+    let refused = cli(&["settings", "set", "disk", "8GiB"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("10 GiB") && message.contains("recreate"),
+        "{message}"
+    );
+    assert!(cli(&["settings", "set", "disk", "12GiB"]).status.success());
+}

@@ -158,6 +158,15 @@ fn a_refused_change_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let st = store(dir.path());
     st.set("disk", "40GiB").unwrap();
+    // The disk exists at that size: from now on it may only grow.
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(dir.path().join("state/disk.qcow2"))
+        .arg("40G")
+        .status()
+        .unwrap();
+    assert!(made.success());
     let before = std::fs::read(dir.path().join("settings.toml")).unwrap();
     for (key, value) in [
         ("disk", "30GiB"),

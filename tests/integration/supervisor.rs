@@ -121,9 +121,6 @@ fn a_raised_disk_setting_grows_the_disk_and_keeps_the_data() {
     drop(supervisor);
 
     home.set("disk", "3GiB");
-    let refused = home.cli(&["settings", "set", "disk", "2GiB"]);
-    assert!(!refused.status.success(), "a smaller disk is refused");
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("recreate"));
 
     let mut supervisor = home.start_supervisor();
     supervisor.wait_ready();
@@ -142,6 +139,11 @@ fn a_raised_disk_setting_grows_the_disk_and_keeps_the_data() {
         Some(0)
     );
     drop(supervisor);
+
+    // The disk is 3 GiB now: a smaller one is refused, with the way out.
+    let refused = home.cli(&["settings", "set", "disk", "2GiB"]);
+    assert!(!refused.status.success(), "a smaller disk is refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("recreate"));
 
     home.set("ephemeral", "true");
     let mut supervisor = home.start_supervisor();
