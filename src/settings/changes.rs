@@ -132,10 +132,7 @@ mod tests {
     use crate::settings::HostFacts;
 
     fn base() -> Settings {
-        Settings::defaults_for(&HostFacts {
-            cpus: 8,
-            memory_bytes: 16 << 30,
-        })
+        Settings::defaults_for(&HostFacts::sample())
     }
 
     #[test]

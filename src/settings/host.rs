@@ -74,6 +74,17 @@ fn parse_meminfo(meminfo: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
+impl HostFacts {
+    /// An 8-core, 16 GiB Mac, for unit tests.
+    pub fn sample() -> HostFacts {
+        HostFacts {
+            cpus: 8,
+            memory_bytes: 16 << 30,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -183,10 +183,7 @@ mod tests {
     use crate::settings::HostFacts;
 
     fn host() -> HostFacts {
-        HostFacts {
-            cpus: 8,
-            memory_bytes: 16 << 30,
-        }
+        HostFacts::sample()
     }
 
     #[test]

@@ -393,10 +393,7 @@ mod tests {
     use super::*;
 
     fn host() -> HostFacts {
-        HostFacts {
-            cpus: 8,
-            memory_bytes: 16 << 30,
-        }
+        HostFacts::sample()
     }
 
     fn store() -> (tempfile::TempDir, SettingsStore) {

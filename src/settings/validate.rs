@@ -249,10 +249,7 @@ mod tests {
     use super::*;
 
     fn host() -> HostFacts {
-        HostFacts {
-            cpus: 8,
-            memory_bytes: 16 << 30,
-        }
+        HostFacts::sample()
     }
 
     fn fields(p: &[Problem]) -> Vec<&str> {

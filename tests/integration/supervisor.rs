@@ -110,14 +110,7 @@ fn a_raised_disk_setting_grows_the_disk_and_keeps_the_data() {
     supervisor.wait_ready();
     let before = nix_size_kib(&home);
     home.ssh_ok("echo precious > /nix/var/marker && sync");
-    supervisor.signal(Signal::TERM);
-    assert_eq!(
-        supervisor
-            .wait_exit(Duration::from_secs(10))
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    supervisor.stop_cleanly();
     drop(supervisor);
 
     home.set("disk", "3GiB");
@@ -130,14 +123,7 @@ fn a_raised_disk_setting_grows_the_disk_and_keeps_the_data() {
         "grew from {before} KiB to {after} KiB"
     );
     assert_eq!(home.ssh_ok("cat /nix/var/marker").trim(), "precious");
-    supervisor.signal(Signal::TERM);
-    assert_eq!(
-        supervisor
-            .wait_exit(Duration::from_secs(10))
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    supervisor.stop_cleanly();
     drop(supervisor);
 
     // The disk is 3 GiB now: a smaller one is refused, with the way out.
@@ -150,14 +136,7 @@ fn a_raised_disk_setting_grows_the_disk_and_keeps_the_data() {
     supervisor.wait_ready();
     let out = home.ssh("cat /nix/var/marker");
     assert!(!out.status.success(), "an ephemeral disk starts empty");
-    supervisor.signal(Signal::TERM);
-    assert_eq!(
-        supervisor
-            .wait_exit(Duration::from_secs(10))
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    supervisor.stop_cleanly();
 }
 
 #[test]
@@ -191,14 +170,7 @@ fn a_supervisor_killed_with_sigkill_does_not_block_the_next_start() {
     });
     assert!(gone.is_some(), "the orphaned QEMU was stopped");
     assert_ne!(supervisor.qemu_pid(), orphan);
-    supervisor.signal(Signal::TERM);
-    assert_eq!(
-        supervisor
-            .wait_exit(Duration::from_secs(10))
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    supervisor.stop_cleanly();
 }
 
 #[test]
@@ -209,12 +181,5 @@ fn logs_show_the_supervisor_and_the_guest() {
     let logs = home.cli_ok(&["logs"]);
     assert!(logs.contains("starting the VM"), "{logs}");
     assert!(logs.contains("devvm: starting sshd"), "{logs}");
-    supervisor.signal(Signal::TERM);
-    assert_eq!(
-        supervisor
-            .wait_exit(Duration::from_secs(10))
-            .unwrap()
-            .code(),
-        Some(0)
-    );
+    supervisor.stop_cleanly();
 }

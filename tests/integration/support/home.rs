@@ -178,6 +178,15 @@ impl Supervisor<'_> {
         })
     }
 
+    /// SIGTERM, as launchd stops it: the supervisor must exit 0 in time.
+    pub fn stop_cleanly(&mut self) {
+        self.signal(rustix::process::Signal::TERM);
+        let exit = self
+            .wait_exit(Duration::from_secs(10))
+            .expect("stopped in time");
+        assert_eq!(exit.code(), Some(0), "a stop that was asked for exits 0");
+    }
+
     /// The QEMU process the supervisor started, from its pid file.
     pub fn qemu_pid(&self) -> u32 {
         let path = self.home.root().join("state/vm.pid");
