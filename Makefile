@@ -62,4 +62,5 @@ e2e:
 ## Benchmarks (not part of `make test`); numbers go to docs/BENCHMARKS.md.
 bench: setup
 	scripts/bench-devvm-boot.py
+	scripts/bench-status.py
 	scripts/with-secret-service.sh $(CARGO) test --test integration -- --ignored --nocapture bench_
