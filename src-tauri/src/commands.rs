@@ -110,6 +110,7 @@ pub async fn apply_settings<R: Runtime>(
     );
     match applied {
         Ok(_) => {
+            state.settings_changed.notify_waiters();
             crate::autostart::follow_setting(&app, form.start_at_login);
             crate::tray::refresh(&app);
             settings(state)
@@ -181,6 +182,8 @@ pub fn rotate_key(state: State<'_, AppState>) -> Result<KeysView> {
     } else {
         keys.builder_public().map_err(keys_error)?;
     }
+    // The monitor logs in with the builder key: start it over.
+    state.settings_changed.notify_waiters();
     keys_view(&keys)
 }
 

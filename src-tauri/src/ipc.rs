@@ -11,7 +11,8 @@ use builderbar::settings::Settings;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct BuilderStatus {
-    /// "stopped", "starting", "running", "stopping" or "failed".
+    /// "stopped", "starting", "running" (not yet seen to answer), "ready",
+    /// "degraded", "stopping" or "failed".
     pub state: String,
     /// One line for the menu: "Running — 2 cores, 3 GiB".
     pub summary: String,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tauri::{AppHandle, Emitter, Runtime};
 
+use builderbar::health::{BuilderState, Health};
 use builderbar::keys::Keys;
 use builderbar::paths::Paths;
 use builderbar::settings::SettingsStore;
@@ -18,10 +19,16 @@ pub const STATUS_EVENT: &str = "builder-status";
 /// How often the status file is read. Reading it is cheap (one small file,
 /// no process); the health monitor will push changes instead.
 const POLL: Duration = Duration::from_secs(2);
+/// How soon a monitor that could not start is tried again.
+const RETRY: Duration = Duration::from_secs(10);
 
 pub struct AppState {
     pub paths: Paths,
     last: Mutex<Option<BuilderStatus>>,
+    /// The health monitor's latest word, while it runs.
+    health: Mutex<Option<Health>>,
+    /// Told when the settings change, so the monitor restarts with them.
+    pub settings_changed: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -29,6 +36,8 @@ impl AppState {
         AppState {
             paths,
             last: Mutex::new(None),
+            health: Mutex::new(None),
+            settings_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -43,6 +52,34 @@ impl AppState {
             .ok()
             .and_then(|store| store.load().ok())
             .map(|loaded| loaded.settings);
+        let health = self.health.lock().ok().and_then(|h| h.clone());
+        let resources = settings.as_ref().map(|s| {
+            format!(
+                "{} {}, {}",
+                s.cores,
+                if s.cores == 1 { "core" } else { "cores" },
+                builderbar::settings::model::human_mib(s.memory_mib)
+            )
+        });
+        // While the VM runs, the monitor says what it really is.
+        let observed = match (&status.vm.state, &health) {
+            (VmState::Running, Some(h)) => match &h.state {
+                BuilderState::Ready => Some((
+                    "ready",
+                    format!(
+                        "Ready — {}{}",
+                        resources.clone().unwrap_or_default(),
+                        h.disk_used_percent
+                            .map(|d| format!(", disk {d}% used"))
+                            .unwrap_or_default()
+                    ),
+                )),
+                BuilderState::Degraded(p) => Some(("degraded", format!("Degraded — {}", p.detail))),
+                BuilderState::Failed(p) => Some(("failed", format!("Failed — {}", p.detail))),
+                _ => None,
+            },
+            _ => None,
+        };
         let state = match status.vm.state {
             VmState::Starting => "starting",
             VmState::Running => "running",
@@ -63,6 +100,10 @@ impl AppState {
             (VmState::Failed, _) => "Failed".to_string(),
             _ => "Stopped".to_string(),
         };
+        let (state, summary) = match observed {
+            Some((state, summary)) => (state, summary),
+            None => (state, summary),
+        };
         let report = BuilderStatus {
             state: state.to_string(),
             summary,
@@ -82,6 +123,12 @@ impl AppState {
         Ok(report)
     }
 
+    pub fn set_health(&self, health: Option<Health>) {
+        if let Ok(mut slot) = self.health.lock() {
+            *slot = health;
+        }
+    }
+
     pub fn last_status(&self) -> Option<BuilderStatus> {
         self.last.lock().ok().and_then(|last| last.clone())
     }
@@ -92,20 +139,75 @@ impl AppState {
     }
 }
 
-/// Keeps the tray and the window current: re-reads the status and, when it
-/// changed, updates the tray and tells the window.
+/// Re-reads the status and, when it changed, updates the tray and tells
+/// the window.
+pub fn push<R: Runtime>(app: &AppHandle<R>) {
+    let state = tauri::Manager::state::<AppState>(app);
+    let before = state.last_status();
+    if let Ok(now) = state.refresh_status()
+        && before.as_ref() != Some(&now)
+    {
+        crate::tray::show(app, &now);
+        let _ = app.emit(STATUS_EVENT, &now);
+    }
+}
+
+/// Keeps the tray and the window current: the supervisor's status file,
+/// read every few seconds (cheap: one small file), and the health monitor,
+/// whose every change is pushed at once.
 pub fn watch<R: Runtime>(app: AppHandle<R>) {
+    let poller = app.clone();
     std::thread::spawn(move || {
         loop {
-            let state = tauri::Manager::state::<AppState>(&app);
-            let before = state.last_status();
-            if let Ok(now) = state.refresh_status()
-                && before.as_ref() != Some(&now)
-            {
-                crate::tray::show(&app, &now);
-                let _ = app.emit(STATUS_EVENT, &now);
-            }
+            push(&poller);
             std::thread::sleep(POLL);
         }
     });
+    tauri::async_runtime::spawn(observe(app));
+}
+
+/// Runs the core's monitor, build watcher and notifications for as long as
+/// the app lives; starts over when the settings change or it stops.
+async fn observe<R: Runtime>(app: AppHandle<R>) {
+    use builderbar::health::{self, Observation, ProbeChoices};
+    loop {
+        let state = tauri::Manager::state::<AppState>(&app);
+        let settings = SettingsStore::open(&state.paths)
+            .ok()
+            .and_then(|store| store.load().ok())
+            .map(|loaded| loaded.settings);
+        let config = settings
+            .as_ref()
+            .map(|s| health::monitor_config(&state.paths, s, &ProbeChoices::default()));
+        match (settings, config) {
+            (Some(settings), Some(Ok(config))) => {
+                let notifier = builderbar::notify::backend::spawn_thread(
+                    builderbar::notify::DesktopNotifier::new,
+                );
+                let seen = app.clone();
+                let run = health::observe(config, &settings, true, notifier, move |observed| {
+                    if let Observation::Health(health) = observed {
+                        tauri::Manager::state::<AppState>(&seen).set_health(Some(health));
+                        push(&seen);
+                    }
+                });
+                tokio::select! {
+                    result = run => {
+                        if let Err(err) = result {
+                            tracing::warn!("the health monitor stopped: {err}");
+                        }
+                    }
+                    () = state.settings_changed.notified() => {}
+                }
+                state.set_health(None);
+            }
+            (_, Some(Err(err))) => tracing::info!("no health monitor yet: {err}"),
+            _ => {}
+        }
+        // Try again soon (the builder key may just have been made).
+        tokio::select! {
+            () = tokio::time::sleep(RETRY) => {}
+            () = state.settings_changed.notified() => {}
+        }
+    }
 }

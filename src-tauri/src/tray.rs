@@ -70,7 +70,10 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
 pub fn show<R: Runtime>(app: &AppHandle<R>, status: &BuilderStatus) {
     if let Some(items) = app.try_state::<Items<R>>() {
         let _ = items.state.set_text(&status.summary);
-        let running = matches!(status.state.as_str(), "running" | "starting");
+        let running = matches!(
+            status.state.as_str(),
+            "running" | "starting" | "ready" | "degraded"
+        );
         let _ = items
             .toggle
             .set_text(if running { "Stop" } else { "Start" });
@@ -79,8 +82,10 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, status: &BuilderStatus) {
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let name = match status.state.as_str() {
-            "running" => "ready",
-            "starting" | "stopping" => "starting",
+            "ready" => "ready",
+            "degraded" => "degraded",
+            // Running but not yet seen to answer: still starting.
+            "running" | "starting" | "stopping" => "starting",
             "failed" => "failed",
             _ => "stopped",
         };
@@ -111,9 +116,12 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         let paths = state.paths.clone();
         let result: Result<(), String> = match id.as_str() {
             "toggle" => {
-                let running = state
-                    .last_status()
-                    .is_some_and(|s| matches!(s.state.as_str(), "running" | "starting"));
+                let running = state.last_status().is_some_and(|s| {
+                    matches!(
+                        s.state.as_str(),
+                        "running" | "starting" | "ready" | "degraded"
+                    )
+                });
                 if running {
                     builderbar::actions::stop(&paths).map_err(|e| e.to_string())
                 } else {

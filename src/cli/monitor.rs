@@ -4,16 +4,13 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use builderbar::health::{self, Health, MonitorConfig, ProbeConfig, StoreCheck};
-use builderbar::keys::{KeyringStore, SecretStore};
-use builderbar::notify::{Action, DesktopNotifier, Event, Policy};
+use builderbar::builds;
+use builderbar::health::{self, Health, MonitorConfig, Observation, StoreCheck};
+use builderbar::notify::{Action, DesktopNotifier};
 use builderbar::paths::Paths;
 use builderbar::settings::{Settings, SettingsStore};
-use builderbar::{builds, vm};
-use tokio::sync::watch;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProbeArgs {
@@ -57,43 +54,23 @@ pub fn monitor_config(
     settings: &Settings,
     args: &ProbeArgs,
 ) -> Result<MonitorConfig> {
-    let runner = vm::config::runner_source(paths);
-    let dev_vm = runner == vm::RunnerSource::DevVm;
-    let private = match &args.identity {
-        Some(path) => zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the key {}", path.display()))?,
-        ),
-        None => KeyringStore::platform()
-            .get(&paths.keychain_account())?
-            .context("there is no builder key yet; run `builderbar keys show` to make one")?,
-    };
     let host_key = match &args.host_key {
-        Some(text) if std::path::Path::new(text).is_file() => std::fs::read_to_string(text)?,
-        Some(text) => text.clone(),
-        None if dev_vm => devvm::ensure_built(&devvm::default_cache_dir())?.host_key,
-        None => bail!("pass the builder's pinned host key with --host-key"),
+        Some(text) if std::path::Path::new(text).is_file() => Some(std::fs::read_to_string(text)?),
+        other => other.clone(),
     };
     let store_check = match args.store_check.as_deref() {
-        Some("nix") => StoreCheck::NixStore,
-        Some("dir") => StoreCheck::StoreDirWritable,
+        Some("nix") => Some(StoreCheck::NixStore),
+        Some("dir") => Some(StoreCheck::StoreDirWritable),
         Some(other) => bail!("--store-check takes `nix` or `dir`, not {other:?}"),
-        None if dev_vm => StoreCheck::StoreDirWritable,
-        None => StoreCheck::NixStore,
+        None => None,
     };
-    let probe = ProbeConfig::from_text(
-        settings.ssh_port,
-        &args.user,
-        &private,
-        &host_key,
+    let choices = health::ProbeChoices {
+        identity: args.identity.clone(),
+        host_key,
+        user: Some(args.user.clone()),
         store_check,
-    )?;
-    Ok(MonitorConfig {
-        paths: paths.clone(),
-        probe,
-        boot_timeout: Duration::from_secs(180),
-        intervals: health::Intervals::default(),
-    })
+    };
+    Ok(health::monitor_config(paths, settings, &choices)?)
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -157,53 +134,36 @@ pub fn run(args: Args) -> Result<()> {
     let settings = load_settings(&paths)?;
     let config = monitor_config(&paths, &settings, &args.probe)?;
     let notifier = builderbar::notify::backend::spawn_thread(DesktopNotifier::new);
-    let mut policy = Policy::new(settings.notifications.clone());
-    runtime()?.block_on(async move {
-        let mut states: watch::Receiver<Health> = health::spawn(config)?;
-        let mut builds = (!args.no_builds)
-            .then(|| builds::spawn(builds::WatchConfig::for_host(settings.systems.clone())));
-        let mut handle = |event: Event| -> Result<()> {
-            for action in policy.on_event(&event, Instant::now()) {
-                print_action(&action, args.json)?;
-                notifier
-                    .send(action)
-                    .context("the notification thread stopped")?;
-            }
-            Ok(())
-        };
-        let first = states.borrow_and_update().clone();
-        print_health(&first, args.json)?;
-        handle(Event::Health(first))?;
-        loop {
-            tokio::select! {
-                changed = states.changed() => {
-                    changed.context("the health monitor stopped")?;
-                    let health = states.borrow_and_update().clone();
-                    print_health(&health, args.json)?;
-                    handle(Event::Health(health))?;
-                }
-                report = async {
-                    match builds.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    let Some(report) = report else {
-                        builds = None;
-                        continue;
-                    };
-                    if args.json {
-                        println!("{}", serde_json::json!({
+    let json = args.json;
+    let mut failed = None;
+    runtime()?.block_on(health::observe(
+        config,
+        &settings,
+        !args.no_builds,
+        notifier,
+        |seen| {
+            let printed = match &seen {
+                Observation::Health(health) => print_health(health, json),
+                Observation::Notification(action) => print_action(action, json),
+                Observation::Build(report) if json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({
                             "event": "build", "name": report.name,
                             "failed": matches!(report.outcome, builds::BuildOutcome::Failed { .. }),
                             "log": report.log_path,
-                        }));
-                    }
-                    handle(Event::Build(report))?;
+                        })
+                    );
+                    Ok(())
                 }
+                Observation::Build(_) => Ok(()),
+            };
+            if let Err(err) = printed {
+                failed.get_or_insert(err);
             }
-        }
-    })
+        },
+    ))?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// `status --watch`: every state change until Ctrl-C.

@@ -4,9 +4,13 @@
 //! the supervisor's status file and polls SSH with backoff.
 
 pub mod monitor;
+pub mod observe;
 pub mod probe;
+pub mod setup;
 pub mod state;
 
 pub use monitor::{Intervals, MonitorConfig, MonitorError, spawn};
+pub use observe::{Observation, ObserveError, observe};
 pub use probe::{ProbeConfig, ProbeOutcome, StoreCheck};
+pub use setup::{ProbeChoices, SetupError, monitor_config};
 pub use state::{BuilderState, Health, Problem, ProblemKind};

@@ -101,6 +101,8 @@ impl Harness {
         let public = home.path().join("client_ed25519.pub");
         std::fs::write(&public, key.public_key().to_openssh().unwrap()).unwrap();
         run(&["keys", "add", public.to_str().unwrap()]);
+        // The builder key (in the Secret Service): the health monitor logs in with it.
+        run(&["keys", "show"]);
         let host_key = devvm::ensure_built(&devvm::default_cache_dir())
             .unwrap()
             .host_key;

@@ -31,14 +31,17 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     );
     h.save_text("tray-menu.txt", &labels.join("\n"));
 
-    // Tray: Start → the state line reaches Running and SSH answers.
+    // Tray: Start → the state line reaches Ready (the health monitor logged
+    // in with the builder key and the pinned host key) and SSH answers.
     assert!(tray.click("Start"));
     until(Duration::from_secs(120), || async {
-        tray.labels().iter().any(|l| l.starts_with("Running"))
+        tray.labels()
+            .iter()
+            .any(|l| l.starts_with("Ready — 1 core, 1 GiB, disk "))
     })
     .await;
     until(Duration::from_secs(60), || async { h.ssh_ok(h.port1) }).await;
-    h.save_text("tray-menu-running.txt", &tray.labels().join("\n"));
+    h.save_text("tray-menu-ready.txt", &tray.labels().join("\n"));
 
     // Window: every section, then port and memory changed and applied.
     let c = &h.client;
@@ -81,6 +84,12 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     })
     .await;
     until(Duration::from_secs(120), || async { h.ssh_ok(h.port2) }).await;
+    until(Duration::from_secs(60), || async {
+        tray.labels()
+            .iter()
+            .any(|l| l.starts_with("Ready — 1 core, 1.5 GiB"))
+    })
+    .await;
     let mem_kib: u64 = h
         .ssh(h.port2, "awk '/MemTotal/ {print $2}' /proc/meminfo")
         .trim()

@@ -3,6 +3,8 @@ import type { BuilderStatus } from "../bindings/BuilderStatus";
 import { h, replace } from "../dom";
 
 const LABELS: Record<string, string> = {
+  ready: "Ready",
+  degraded: "Degraded",
   running: "Running",
   starting: "Starting",
   stopping: "Stopping",
@@ -24,7 +26,7 @@ export function general(root: HTMLElement) {
   root.append(h("h2", {}, "General"), body, error);
 
   const render = (s: BuilderStatus) => {
-    const running = s.state === "running" || s.state === "starting";
+    const running = ["running", "starting", "ready", "degraded"].includes(s.state);
     const button = h(
       "button",
       {
