@@ -5,7 +5,8 @@
  */
 export type BuilderStatus = { 
 /**
- * "stopped", "starting", "running", "stopping" or "failed".
+ * "stopped", "starting", "running" (not yet seen to answer), "ready",
+ * "degraded", "stopping" or "failed".
  */
 state: string, 
 /**
