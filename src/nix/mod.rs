@@ -12,6 +12,7 @@ pub mod detect;
 pub mod doctor;
 pub mod elevate;
 pub mod expr;
+pub mod install;
 pub mod plan;
 pub mod runner_build;
 
