@@ -12,6 +12,8 @@ pub enum ApplyError {
     Settings(#[from] SettingsError),
     #[error("the settings were saved, but the builder could not restart: {0}")]
     Restart(#[from] ServiceError),
+    #[error("the settings were saved, but Nix's configuration could not be updated: {0}")]
+    Wiring(#[from] crate::nix::install::InstallError),
 }
 
 /// What applying did.
@@ -62,6 +64,15 @@ pub fn apply_settings(
     })?;
     let changes = changes(&before, &after);
     crate::keys::render_vm_keys_folder(paths).ok();
+    // The port, systems and jobs live in Nix's own files too: rewrite them
+    // (one admin prompt) when the wiring is installed.
+    let wired = crate::nix::apply::Manifest::load(&crate::nix::install::state_dir(paths))
+        .map(|m| m.is_some())
+        .unwrap_or(false);
+    if wired && changes.iter().any(|c| c.needs_admin) {
+        progress("Updating Nix's configuration (administrator password)");
+        crate::nix::install::install(paths, &Default::default(), &mut |_| {})?;
+    }
     let service = Service::for_platform(paths);
     let running = service
         .status(paths)
@@ -94,4 +105,18 @@ pub fn stop(paths: &Paths) -> Result<(), ServiceError> {
 
 pub fn restart(paths: &Paths) -> Result<(), ServiceError> {
     Service::for_platform(paths).restart()
+}
+
+/// The doctor's checks against this Mac's files, and as text to paste.
+pub fn doctor(paths: &Paths) -> Result<(Vec<crate::nix::doctor::Check>, String), SettingsError> {
+    let (checks, note) = crate::nix::doctor::report(paths, std::path::Path::new("/"))?;
+    let text = crate::nix::doctor::to_text(&checks, note.as_deref());
+    Ok((checks, text))
+}
+
+/// Removes the service and restores Nix's files as they were.
+pub fn uninstall(
+    paths: &Paths,
+) -> Result<Option<crate::nix::apply::Outcome>, crate::nix::install::InstallError> {
+    crate::nix::install::uninstall(paths, None, &mut |_| {})
 }

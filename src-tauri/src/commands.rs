@@ -6,12 +6,13 @@ use tauri::{AppHandle, Runtime, State};
 
 use builderbar::actions;
 use builderbar::keys::Keys;
+use builderbar::nix::doctor::Status;
 use builderbar::settings::SettingsStore;
 
 use crate::AppState;
 use crate::ipc::{
-    ApplyPlan, ApplyProgress, BuilderStatus, FieldProblem, KeyEntry, KeysView, PlannedChange,
-    SettingsForm, SettingsView, UiError,
+    ApplyPlan, ApplyProgress, BuilderStatus, DoctorCheck, DoctorReport, FieldProblem, KeyEntry,
+    KeysView, PlannedChange, SettingsForm, SettingsView, UiError,
 };
 
 type Result<T> = std::result::Result<T, UiError>;
@@ -191,4 +192,55 @@ pub fn rotate_key(state: State<'_, AppState>) -> Result<KeysView> {
 pub fn open_logs(state: State<'_, AppState>) -> Result<()> {
     crate::tray::open_path(&builderbar::vm::config::vm_paths(&state.paths).log_file)
         .map_err(ui_error)
+}
+
+/// The doctor's checks, each with its fix, and the report as text.
+#[tauri::command]
+pub async fn doctor(state: State<'_, AppState>) -> Result<DoctorReport> {
+    let (checks, text) = actions::doctor(&state.paths).map_err(ui_error)?;
+    Ok(DoctorReport {
+        checks: checks
+            .into_iter()
+            .map(|c| DoctorCheck {
+                name: c.name.to_string(),
+                status: match c.status {
+                    Status::Pass => "pass",
+                    Status::Fail => "fail",
+                    Status::Skip => "skip",
+                }
+                .to_string(),
+                detail: c.detail,
+                fix: c.fix,
+            })
+            .collect(),
+        text,
+    })
+}
+
+/// Copies text to the clipboard (the doctor's report, the public key).
+#[tauri::command]
+pub fn copy_text<R: Runtime>(app: AppHandle<R>, text: String) -> Result<()> {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    app.clipboard().write_text(text).map_err(ui_error)
+}
+
+/// Stops and removes the builder's service and restores Nix's files.
+#[tauri::command]
+pub async fn uninstall<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<String> {
+    let outcome = actions::uninstall(&state.paths).map_err(|err| UiError {
+        hint: err.hint(),
+        message: err.to_string(),
+        problems: Vec::new(),
+    })?;
+    crate::tray::refresh(&app);
+    Ok(match outcome {
+        Some(outcome) if !outcome.changed.is_empty() => format!(
+            "The builder is removed and {} of Nix's files restored as they were.",
+            outcome.changed.len()
+        ),
+        _ => "The builder is removed. Nix's files were not wired, so nothing else changed.".into(),
+    })
 }

@@ -171,3 +171,22 @@ impl UiError {
         }
     }
 }
+
+/// One check of the doctor's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct DoctorCheck {
+    pub name: String,
+    /// "pass", "fail" or "skip".
+    pub status: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+/// The doctor's report: the checks, and the same as text to paste.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct DoctorReport {
+    pub checks: Vec<DoctorCheck>,
+    pub text: String,
+}

@@ -31,6 +31,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::remove_key,
             commands::rotate_key,
             commands::open_logs,
+            commands::doctor,
+            commands::copy_text,
+            commands::uninstall,
         ])
 }
 

@@ -115,3 +115,25 @@ fn a_hostile_key_is_refused_and_nothing_is_saved() {
     assert_eq!(keys["authorized"], json!([]));
     assert!(!app.root.join("vm-keys/builder_ed25519.pub").exists());
 }
+
+#[test]
+fn the_doctor_reports_each_check_with_a_status_and_as_text() {
+    let app = App::new();
+    let report = app.call("doctor", json!({})).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    for check in checks {
+        assert!(
+            ["pass", "fail", "skip"].contains(&check["status"].as_str().unwrap()),
+            "{check}"
+        );
+        let name = check["name"].as_str().unwrap();
+        assert!(report["text"].as_str().unwrap().contains(name));
+    }
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"] == "machines" && c["status"] == "fail"),
+        "nothing is wired in a fresh home"
+    );
+}

@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use builderbar::nix::doctor::{self, Status};
-use builderbar::nix::plan::{Layout, WiringInputs};
+use builderbar::nix::doctor;
 use builderbar::paths::Paths;
-use builderbar::settings::SettingsStore;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,32 +19,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let paths = Paths::from_env()?;
-    let settings = SettingsStore::open(&paths)?.load()?.settings;
     let sysroot = match args.sysroot {
         Some(dir) => std::path::absolute(dir)?,
         None => PathBuf::from("/"),
     };
-    let layout = Layout::new(sysroot);
-    let inputs = builderbar::nix::builder_host_key()
-        .and_then(|key| WiringInputs::from_settings(&settings, &key));
-    let checks = doctor::run(&layout, inputs.as_ref().ok());
+    let (checks, note) = doctor::report(&paths, &sysroot)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
-        if let Err(e) = &inputs {
-            println!("note: {e}");
-        }
-        for c in &checks {
-            let mark = match c.status {
-                Status::Pass => "ok  ",
-                Status::Fail => "FAIL",
-                Status::Skip => "skip",
-            };
-            println!("{mark} {:<12} {}", c.name, c.detail);
-            if let Some(fix) = &c.fix {
-                println!("     fix: {fix}");
-            }
-        }
+        print!("{}", doctor::to_text(&checks, note.as_deref()));
     }
     if !doctor::all_passed(&checks) {
         bail!("some checks failed");

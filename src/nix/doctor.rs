@@ -252,3 +252,40 @@ fn ssh_resolve(config: &Path) -> Option<(String, u16)> {
 pub fn all_passed(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.status != Status::Fail)
 }
+
+/// The checks for this user's settings, against the files under `sysroot`
+/// (`/` normally), and a note when the settings cannot be wired as they are.
+pub fn report(
+    paths: &crate::paths::Paths,
+    sysroot: &std::path::Path,
+) -> Result<(Vec<Check>, Option<String>), crate::settings::SettingsError> {
+    let settings = crate::settings::SettingsStore::open(paths)?
+        .load()?
+        .settings;
+    let layout = Layout::new(sysroot.to_path_buf());
+    let inputs = crate::nix::builder_host_key()
+        .and_then(|key| crate::nix::plan::WiringInputs::from_settings(&settings, &key));
+    let checks = run(&layout, inputs.as_ref().ok());
+    Ok((checks, inputs.err().map(|e| e.to_string())))
+}
+
+/// The checks as plain text, for the terminal and for pasting into a bug
+/// report.
+pub fn to_text(checks: &[Check], note: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(note) = note {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    for c in checks {
+        let mark = match c.status {
+            Status::Pass => "ok  ",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        };
+        out.push_str(&format!("{mark} {:<12} {}\n", c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("     fix: {fix}\n"));
+        }
+    }
+    out
+}

@@ -5,6 +5,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { ApplyPlan } from "./bindings/ApplyPlan";
 import type { ApplyProgress } from "./bindings/ApplyProgress";
 import type { BuilderStatus } from "./bindings/BuilderStatus";
+import type { DoctorReport } from "./bindings/DoctorReport";
 import type { KeysView } from "./bindings/KeysView";
 import type { SettingsForm } from "./bindings/SettingsForm";
 import type { SettingsView } from "./bindings/SettingsView";
@@ -29,6 +30,9 @@ export const api = {
   removeKey: (fingerprint: string) => invoke<KeysView>("remove_key", { fingerprint }),
   rotateKey: () => invoke<KeysView>("rotate_key"),
   openLogs: () => invoke<void>("open_logs"),
+  doctor: () => invoke<DoctorReport>("doctor"),
+  copyText: (text: string) => invoke<void>("copy_text", { text }),
+  uninstall: () => invoke<string>("uninstall"),
   onStatus: (handler: (s: BuilderStatus) => void): Promise<UnlistenFn> =>
     listen<BuilderStatus>(STATUS_EVENT, (event) => handler(event.payload)),
 };

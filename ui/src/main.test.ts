@@ -73,6 +73,16 @@ beforeEach(async () => {
         return { builder_public: null, builder_fingerprint: null, authorized: [] };
       case "add_key":
         throw { message: "That is not an SSH public key.", hint: "Paste one line from a .pub file.", problems: [] };
+      case "doctor":
+        return {
+          checks: [
+            { name: "nix", status: "pass", detail: "Nix 2.8 (upstream)", fix: null },
+            { name: "machines", status: "fail", detail: "no builderbar entry", fix: "run `builderbar install`" },
+          ],
+          text: "ok   nix\nFAIL machines\n",
+        };
+      case "copy_text":
+        return null;
       case "plugin:event|listen":
         return 1;
       default:
@@ -133,5 +143,20 @@ describe("the settings window", () => {
     await vi.runAllTimersAsync();
     expect($("#key-error").textContent).toContain("That is not an SSH public key.");
     expect($<HTMLTextAreaElement>("#new-key").value).toBe("not a key");
+  });
+
+  it("runs the doctor and copies its report", async () => {
+    $("#nav-advanced").click();
+    expect($<HTMLButtonElement>("#copy-report").disabled).toBe(true);
+    $("#run-doctor").click();
+    await vi.runAllTimersAsync();
+    const items = document.querySelectorAll("#doctor-checks li");
+    expect(items.length).toBe(2);
+    expect(items[1].className).toBe("check-fail");
+    expect(items[1].textContent).toContain("Fix: run `builderbar install`");
+    $("#copy-report").click();
+    await vi.runAllTimersAsync();
+    const copied = calls.find((c) => c.cmd === "copy_text");
+    expect((copied?.args as { text: string }).text).toBe("ok   nix\nFAIL machines\n");
   });
 });

@@ -128,6 +128,25 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     let after = std::fs::read_to_string(h.root().join("settings.toml")).unwrap();
     assert_eq!(before, after, "a refused key saves nothing");
 
+    // Advanced: the doctor's checks, each with its status.
+    c.find(Locator::Css("#nav-advanced"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#run-doctor"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(Duration::from_secs(30), || async {
+        !h.text("#doctor-checks").await.is_empty()
+    })
+    .await;
+    h.screenshot("advanced-doctor").await;
+
     // Tray: Stop → Stopped, and the builder is down.
     assert!(tray.click("Stop"));
     until(Duration::from_secs(60), || async {

@@ -38,7 +38,7 @@ export function keys(root: HTMLElement) {
         view.builder_public
           ? h(
               "button",
-              { onclick: () => void navigator.clipboard?.writeText(view.builder_public ?? "") },
+              { onclick: () => void api.copyText(view.builder_public ?? "").catch(() => undefined) },
               "Copy public key",
             )
           : "",
