@@ -95,8 +95,23 @@ pub fn status(paths: &Paths) -> Result<Status, ServiceError> {
     Service::for_platform(paths).status(paths)
 }
 
-pub fn start(paths: &Paths) -> Result<(), ServiceError> {
-    Service::for_platform(paths).start()
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Starts the builder. The builder key is made on this first use (the
+/// keys folder then lists it), so a fresh install starts a builder that
+/// Nix and the health monitor can log in to.
+pub fn start(paths: &Paths) -> Result<(), StartError> {
+    let keys = crate::keys::Keys::with_platform_keychain(SettingsStore::open(paths)?);
+    keys.builder_public()?;
+    Ok(Service::for_platform(paths).start()?)
 }
 
 pub fn stop(paths: &Paths) -> Result<(), ServiceError> {

@@ -170,6 +170,7 @@ pub fn watch<R: Runtime>(app: AppHandle<R>) {
 /// the app lives; starts over when the settings change or it stops.
 async fn observe<R: Runtime>(app: AppHandle<R>) {
     use builderbar::health::{self, Observation, ProbeChoices};
+    let mut last_reason: Option<String> = None;
     loop {
         let state = tauri::Manager::state::<AppState>(&app);
         let settings = SettingsStore::open(&state.paths)
@@ -201,7 +202,14 @@ async fn observe<R: Runtime>(app: AppHandle<R>) {
                 }
                 state.set_health(None);
             }
-            (_, Some(Err(err))) => tracing::info!("no health monitor yet: {err}"),
+            (_, Some(Err(err))) => {
+                // Said once per reason, not every retry.
+                let reason = err.to_string();
+                if last_reason.as_deref() != Some(reason.as_str()) {
+                    tracing::info!("no health monitor yet: {reason}");
+                    last_reason = Some(reason);
+                }
+            }
             _ => {}
         }
         // Try again soon (the builder key may just have been made).
