@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::NixError;
-use super::plan::{BEGIN_MARK, DaemonKind, END_MARK, Operation, Owner, Plan};
+use super::block::{BEGIN_MARK, with_block, without_block};
+use super::plan::{DaemonKind, Operation, Owner, Plan};
 use crate::fsutil;
 
 /// What the elevated step runs: a plan, or the undoing of what a plan did.
@@ -326,55 +327,6 @@ pub fn uninstall(state_dir: &Path, daemon: Option<DaemonKind>) -> Result<Outcome
     Ok(outcome)
 }
 
-/// `text` with our block holding `content`: replaced in place when the
-/// marks are there, else appended (after a newline if the text lacks one).
-pub fn with_block(text: &str, content: &str) -> String {
-    let mut block = format!("{BEGIN_MARK}\n{content}");
-    if !block.ends_with('\n') {
-        block.push('\n');
-    }
-    block.push_str(END_MARK);
-    block.push('\n');
-    if let Some((start, end)) = block_range(text) {
-        return format!("{}{block}{}", &text[..start], &text[end..]);
-    }
-    if text.is_empty() || text.ends_with('\n') {
-        format!("{text}{block}")
-    } else {
-        format!("{text}\n{block}")
-    }
-}
-
-/// `text` without our block (and without the newline we added, if any).
-pub fn without_block(text: &str, added_newline: bool) -> String {
-    let Some((start, end)) = block_range(text) else {
-        return text.to_owned();
-    };
-    let mut out = format!("{}{}", &text[..start], &text[end..]);
-    if added_newline && end == text.len() && out.ends_with('\n') {
-        out.pop();
-    }
-    out
-}
-
-/// The byte range of our block, whole lines, the final newline included.
-fn block_range(text: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    let mut start = None;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches('\n').trim();
-        if start.is_none() && bare == BEGIN_MARK {
-            start = Some(offset);
-        } else if bare == END_MARK
-            && let Some(s) = start
-        {
-            return Some((s, offset + line.len()));
-        }
-        offset += line.len();
-    }
-    None
-}
-
 fn read_optional(path: &Path) -> Result<Option<String>, NixError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
@@ -498,22 +450,5 @@ fn reload(kind: DaemonKind) -> Result<(), NixError> {
             program: command.join(" "),
             message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_round_trip() {
-        for original in ["", "a\n", "a\nb", "x = 1\n# c\n"] {
-            let added = !original.is_empty() && !original.ends_with('\n');
-            let once = with_block(original, "k = v\n");
-            assert_eq!(with_block(&once, "k = v\n"), once, "idempotent");
-            assert_eq!(without_block(&once, added), original);
-            let changed = with_block(&once, "k = w\n");
-            assert!(changed.contains("k = w") && !changed.contains("k = v"));
-        }
     }
 }

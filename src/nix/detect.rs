@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ALIAS;
-use super::plan::{BEGIN_MARK, END_MARK, Layout};
+use super::block::outside_marks;
+use super::plan::Layout;
 
 /// Which Nix the host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,40 +89,6 @@ fn is_store_link(path: &Path) -> bool {
     };
     let target = target.to_string_lossy();
     target.starts_with("/nix/store/") || target.starts_with("/etc/static/")
-}
-
-/// The lines of `text` outside our marked block.
-pub fn outside_marks(text: &str) -> impl Iterator<Item = &str> {
-    let mut inside = false;
-    text.lines().filter(move |line| {
-        if line.trim() == BEGIN_MARK {
-            inside = true;
-            return false;
-        }
-        if inside {
-            if line.trim() == END_MARK {
-                inside = false;
-            }
-            return false;
-        }
-        true
-    })
-}
-
-/// The lines of `text` inside our marked block.
-pub fn inside_marks(text: &str) -> Vec<&str> {
-    let mut inside = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.trim() == BEGIN_MARK {
-            inside = true;
-        } else if line.trim() == END_MARK {
-            inside = false;
-        } else if inside {
-            out.push(line);
-        }
-    }
-    out
 }
 
 fn machines_conflicts(path: &Path, conflicts: &mut Vec<String>) {
@@ -233,12 +200,5 @@ mod tests {
         assert_eq!(hosts[0].port, Some(31022));
         assert!(hosts[0].local);
         assert!(hosts[1].port.is_none());
-    }
-
-    #[test]
-    fn marks_split_the_text() {
-        let text = format!("a\n{BEGIN_MARK}\nb\n{END_MARK}\nc\n");
-        assert_eq!(outside_marks(&text).collect::<Vec<_>>(), vec!["a", "c"]);
-        assert_eq!(inside_marks(&text), vec!["b"]);
     }
 }

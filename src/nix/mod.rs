@@ -8,12 +8,14 @@
 //! config: nothing with a newline, a quote or a `${` ever gets through raw.
 
 pub mod apply;
+pub mod block;
 pub mod detect;
 pub mod doctor;
 pub mod elevate;
 pub mod expr;
 pub mod install;
 pub mod plan;
+pub mod render;
 pub mod runner_build;
 
 use std::path::PathBuf;
