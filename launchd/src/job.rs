@@ -182,7 +182,8 @@ impl Job {
     pub fn validate(&self) -> Result<(), JobError> {
         let invalid = |m: String| Err(JobError::Invalid(m));
         if self.label.is_empty()
-            || self.label.contains(['/', '\0'])
+            || self.label.contains('/')
+            || !plist_safe(&self.label)
             || self.label.trim() != self.label
         {
             return invalid(format!(
@@ -196,11 +197,14 @@ impl Job {
         if !Path::new(program).is_absolute() {
             return invalid(format!("the program {program:?} must be an absolute path"));
         }
-        if self.program_arguments.iter().any(|a| a.contains('\0')) {
-            return invalid("an argument contains a NUL byte".into());
+        if self.program_arguments.iter().any(|a| !plist_safe(a)) {
+            return invalid(
+                "an argument contains a NUL or another control character a plist cannot hold"
+                    .into(),
+            );
         }
         for (key, value) in &self.environment_variables {
-            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            if key.is_empty() || key.contains('=') || !plist_safe(key) || !plist_safe(value) {
                 return invalid(format!(
                     "environment variable {key:?} is not a valid name=value pair"
                 ));
@@ -213,10 +217,10 @@ impl Job {
         ];
         for (key, path) in paths {
             if let Some(path) = path
-                && (!path.is_absolute() || path.to_str().is_none())
+                && (!path.is_absolute() || !path.to_str().is_some_and(plist_safe))
             {
                 return invalid(format!(
-                    "{key} {} must be an absolute UTF-8 path",
+                    "{key} {} must be an absolute UTF-8 path without control characters",
                     path.display()
                 ));
             }
@@ -265,6 +269,15 @@ impl Job {
     }
 }
 
+/// Whether an XML plist can hold `text`: XML 1.0 has no way to write NUL,
+/// the other C0 control characters but tab, newline and carriage return,
+/// U+FFFE or U+FFFF, so a plist holding one is not well-formed XML.
+fn plist_safe(text: &str) -> bool {
+    !text.chars().any(|c| {
+        matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+    })
+}
+
 /// Writes `bytes` to `path` atomically: temp file beside it, fsync, rename.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), JobError> {
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -298,4 +311,20 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(
     drop(file);
     std::fs::rename(&tmp, path).map_err(io("replace", path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_a_plist_cannot_hold_are_refused() {
+        let mut job = Job::new("x", vec!["/bin/echo".into(), "a\u{1}b".into()]);
+        assert!(job.to_plist_xml().is_err());
+        job.program_arguments[1] = "tab\tnewline\ncr\r".into();
+        assert!(job.to_plist_xml().is_ok());
+        job.environment_variables
+            .insert("A".into(), "\u{FFFF}".into());
+        assert!(job.to_plist_xml().is_err());
+    }
 }

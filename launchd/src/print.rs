@@ -89,11 +89,14 @@ pub fn parse_print(text: &str) -> Result<ServiceStatus, PrintParseError> {
     let mut depth: usize = 0;
     for raw in text.lines() {
         let line = raw.trim();
-        if line.starts_with('}') {
+        // Blocks open with `name = {` and close with `}` alone: a value
+        // inside a block (an argument, an environment entry) that merely
+        // starts with `}` or ends with `{` is not a delimiter.
+        if line == "}" {
             depth = depth.saturating_sub(1);
             continue;
         }
-        let opens = line.ends_with('{');
+        let opens = line.ends_with(" = {");
         if depth <= 1
             && !opens
             && let Some((key, value)) = line.split_once(" = ")
@@ -167,6 +170,13 @@ mod tests {
         let s = parse_print(text).unwrap();
         assert_eq!(s.state, ServiceState::Running);
         assert_eq!(s.pid, None);
+    }
+
+    #[test]
+    fn values_ending_in_a_brace_are_not_blocks() {
+        let text = "svc = {\n\tstate = running\n\tenvironment = {\n\t\tHOME => /x{\n\t\tA => }\n\t}\n\tpid = 7\n}\n";
+        let s = parse_print(text).unwrap();
+        assert_eq!(s.pid, Some(7));
     }
 
     #[test]

@@ -118,7 +118,12 @@ fn parse_numbered(line: &str, n: usize) -> Result<AuthorizedKey, KeyInputError> 
     if line.len() > MAX_LINE_BYTES {
         return Err(KeyInputError::LineTooLong(n));
     }
-    if line.chars().any(char::is_control) {
+    // U+2028 and U+2029 are not control characters, but editors, terminals
+    // and JavaScript break lines at them.
+    if line
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err(KeyInputError::ControlCharacter(n));
     }
     let line = line.trim_matches(' ');
@@ -279,6 +284,7 @@ pub(crate) mod tests {
             format!("{line}\r\nssh-ed25519"),
             format!("{line}\u{7}"),
             format!("{line}\u{0}"),
+            format!("{line} a\u{2028}b"),
             "-----BEGIN OPENSSH PRIVATE KEY-----".into(),
             "ssh-ed25519 AAAAnotbase64!!".into(),
             "hello world".into(),

@@ -107,14 +107,17 @@ impl Settings {
         }
     }
 
-    /// The names of fields this build does not know, as dotted paths.
+    /// The names of fields this build does not know, as dotted paths,
+    /// escaped: a quoted TOML key may hold a newline or a NUL, and these
+    /// names go into one-line warnings and logs.
     pub fn unknown_fields(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.extra.keys().cloned().collect();
+        let shown = |key: &String| key.escape_debug().to_string();
+        let mut names: Vec<String> = self.extra.keys().map(shown).collect();
         names.extend(
             self.notifications
                 .extra
                 .keys()
-                .map(|k| format!("notifications.{k}")),
+                .map(|k| format!("notifications.{}", shown(k))),
         );
         names
     }

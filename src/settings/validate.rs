@@ -222,6 +222,22 @@ pub fn validate(new: &Settings, current: Option<&Settings>, host: &HostFacts) ->
         );
     }
 
+    // nixpkgs: what the runner's expression accepts.
+    if let Some(pin) = &new.nixpkgs
+        && crate::nix::expr::Pin::parse(pin).is_err()
+    {
+        add(
+            "nixpkgs",
+            format!(
+                "\"{}\" is not a nixpkgs version BuilderBar can build from.",
+                printable(pin)
+            ),
+            "Give a branch or tag (like nixpkgs-25.05-darwin), a 40-hex commit, or an \
+             https URL ending in .tar.gz; or remove the setting to use the default."
+                .into(),
+        );
+    }
+
     // Authorized keys.
     let mut seen = Vec::new();
     for line in &new.authorized_keys {
@@ -288,6 +304,10 @@ mod tests {
             (
                 "authorized_keys",
                 Box::new(|s| s.authorized_keys = vec!["not a key".into()]),
+            ),
+            (
+                "nixpkgs",
+                Box::new(|s| s.nixpkgs = Some("nixos\"; x = \"".into())),
             ),
         ];
         for (field, change) in cases {
