@@ -26,12 +26,8 @@ pub struct ProbeChoices {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("cannot read the key {}: {source}", .path.display())]
-    Identity {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Identity(#[from] crate::keys::KeyFileError),
     #[error(
         "there is no builder key yet; make one with `builderbar keys show` (or set up the builder)"
     )]
@@ -52,12 +48,11 @@ pub fn monitor_config(
 ) -> Result<MonitorConfig, SetupError> {
     let dev_vm = vm::config::runner_source(paths) == RunnerSource::DevVm;
     let private = match &choices.identity {
-        Some(path) => zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            SetupError::Identity {
-                path: path.clone(),
-                source,
-            }
-        })?),
+        // Checked first: a plain file, owner-only, owned by this user.
+        Some(path) => {
+            let bytes = crate::keys::file_check::read_own_private_key(path)?;
+            zeroize::Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())
+        }
         None => KeyringStore::platform()
             .get(&paths.keychain_account())
             .map_err(|e| SetupError::Keychain(e.to_string()))?

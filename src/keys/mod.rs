@@ -4,6 +4,7 @@
 
 pub mod authorized;
 pub mod builder_key;
+pub mod file_check;
 pub mod keys_folder;
 pub mod secret_store;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use authorized::{AuthorizedKey, KeyInputError};
 pub use builder_key::{BuilderPrivateKey, BuilderPublicKey, Rotation};
+pub use file_check::KeyFileError;
 pub use secret_store::{KeyringStore, SecretStore, SecretStoreError};
 
 use crate::settings::{Problem, SettingsError, SettingsStore};

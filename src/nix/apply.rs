@@ -169,10 +169,14 @@ pub fn apply(plan: &Plan) -> Result<Outcome, NixError> {
                 path,
                 owner,
             } => {
+                // Checked before use, and before anything is recorded: a
+                // plain file, 0600, owned by the user who asked (a file
+                // planted in its place is refused).
+                let bytes =
+                    crate::keys::file_check::read_private_key_copy(source).map_err(|e| {
+                        NixError::io("use the key copy", source)(std::io::Error::other(e))
+                    })?;
                 remember(&mut manifest, state, path, true)?;
-                let bytes = Zeroizing::new(
-                    std::fs::read(source).map_err(NixError::io("read the key copy", source))?,
-                );
                 let changed = put(path, &bytes, 0o600, *owner)?;
                 let _ = std::fs::remove_file(source);
                 if changed {

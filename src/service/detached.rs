@@ -150,7 +150,7 @@ impl DetachedService {
         );
         status
             .supervisor_pid
-            .filter(|pid| running && process_alive(*pid))
+            .filter(|pid| running && crate::vm::status::supervisor_alive(&self.status_file(), *pid))
     }
 }
 

@@ -100,7 +100,9 @@ pub fn report(status_file: &Path) -> StatusReport {
         status.state,
         VmState::Starting | VmState::Running | VmState::Stopping
     );
-    let supervisor_alive = status.supervisor_pid.is_some_and(process_alive);
+    let supervisor_alive = status
+        .supervisor_pid
+        .is_some_and(|pid| supervisor_alive(status_file, pid));
     let vm_alive = status.pid.is_some_and(process_alive);
     let last_error = status
         .last_exit
@@ -132,6 +134,19 @@ pub fn report(status_file: &Path) -> StatusReport {
         crash_loop,
     }
 }
+
+/// Whether the supervisor that wrote `status_file` as `pid` still runs: a
+/// process with that pid lives and the supervisor's lock (beside the status
+/// file) is held. After a crash or a power loss the pid may name another
+/// program; the lock, released by the kernel when its holder dies, does not
+/// lie. Where the lock cannot be checked, the pid's word is taken.
+pub fn supervisor_alive(status_file: &Path, pid: u32) -> bool {
+    process_alive(pid)
+        && crate::fsutil::is_locked(&status_file.with_file_name(SUPERVISOR_LOCK)).unwrap_or(true)
+}
+
+/// The supervisor's lock file, beside the status file (see `VmPaths`).
+pub const SUPERVISOR_LOCK: &str = "supervisor.lock";
 
 /// Whether a process with this pid exists (signal 0 checks without sending).
 pub fn process_alive(pid: u32) -> bool {

@@ -226,6 +226,10 @@ fn write_status(home: &Home, state: &str, kind: Option<&str>) {
 fn twenty_failures_of_one_kind_make_one_notification() {
     let server = NotificationServer::start();
     let home = Home::new();
+    // The supervisor the status file names holds its lock, as a real one
+    // does (a pid alone is not believed: it may have been reused).
+    let _lock =
+        builderbar::fsutil::lock_exclusive(&home.root().join("state/supervisor.lock")).unwrap();
     let key = ssh::random_public_key();
     write_status(&home, "stopped", None);
     let mut monitor = Monitor::start(&home, &key, &["--no-builds"], &[]);
