@@ -23,6 +23,10 @@ pub enum Error {
         "the Debian kernel for the dev VM could not be found ({0}); run `apt-get update` and try again"
     )]
     KernelNotFound(String),
+    #[error(
+        "BUILDERBAR_DEVVM_FLAVOUR is {0:?}; set it to `nix` (the default, with Nix) or `small` (no Nix, boots faster)"
+    )]
+    UnknownFlavour(String),
     #[error("the dev VM build is broken: {0}; delete the cache folder and try again")]
     Broken(String),
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::flavour::Flavour;
 use crate::initramfs::Initramfs;
 use crate::kernel::Kernel;
 use crate::process::run;
@@ -52,9 +53,9 @@ pub(crate) fn host_program(name: &str) -> Result<PathBuf> {
         })
 }
 
-/// Assembles the guest's root filesystem around the given host key (in
-/// dropbear's format).
-pub(crate) fn assemble(kernel: &Kernel, host_key: &[u8]) -> Result<Initramfs> {
+/// Assembles the guest's root filesystem of this flavour around the given
+/// host key (in dropbear's format).
+pub(crate) fn assemble(kernel: &Kernel, flavour: Flavour, host_key: &[u8]) -> Result<Initramfs> {
     let mut fs = Initramfs::default();
     for dir in [
         "/proc",
@@ -92,6 +93,9 @@ pub(crate) fn assemble(kernel: &Kernel, host_key: &[u8]) -> Result<Initramfs> {
             }
         }
     }
+    if flavour == Flavour::Nix {
+        crate::nix::add(&mut fs)?;
+    }
     add_busybox_applets(&mut fs)?;
 
     let mut order = String::new();
@@ -123,7 +127,7 @@ fn add_busybox_applets(fs: &mut Initramfs) -> Result<()> {
 }
 
 /// The shared libraries a program loads, as `ldd` resolves them on the host.
-fn linked_libraries(program: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn linked_libraries(program: &Path) -> Result<Vec<PathBuf>> {
     let output = std::process::Command::new("ldd")
         .arg(program)
         .output()

@@ -8,6 +8,11 @@
 //! `QEMU_OPTS`, `QEMU_NET_OPTS`, the host port baked in, forwarded from
 //! 127.0.0.1 only). The supervisor cannot tell the two apart.
 //!
+//! Two flavours (see [`Flavour`]): the small guest, and the same with
+//! Debian's Nix so the host's Nix really builds on it over `ssh-ng://`. Both
+//! share one SSH host key per cache, so the key pinned by the Nix wiring
+//! holds whichever flavour boots.
+//!
 //! Builds are cached under a folder outside the repository, keyed by a
 //! fingerprint of everything that goes into them, and rebuilt only when that
 //! changes.
@@ -15,13 +20,16 @@
 mod build;
 mod cache;
 mod error;
+mod flavour;
 mod guest;
 mod initramfs;
 mod kernel;
+mod nix;
 mod process;
 mod runner;
 
-pub use build::{DevVm, ensure_built};
+pub use build::{DevVm, ensure_built, ensure_flavour};
 pub use cache::default_cache_dir;
 pub use error::Error;
+pub use flavour::{FLAVOUR_ENV, Flavour, NIX_STORE_DIR};
 pub use runner::{RunnerOptions, write_runner};

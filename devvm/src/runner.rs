@@ -151,6 +151,7 @@ mod tests {
 
     fn vm() -> DevVm {
         DevVm {
+            flavour: crate::Flavour::Small,
             dir: PathBuf::from("/cache/builds/abc"),
             kernel: PathBuf::from("/cache/kernel/it's/vmlinux"),
             initrd: PathBuf::from("/cache/builds/abc/initrd.img"),

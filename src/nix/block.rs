@@ -2,8 +2,15 @@
 //! edits someone else's file. Adding, replacing and removing it, and reading
 //! what is inside or outside it, all go through [`block_range`].
 
-/// The lines around what we add to a file we did not create.
+/// The lines around what we add to a file we did not create. No `;` in
+/// it: Nix splits /etc/nix/machines at `;` as well as at newlines before it
+/// drops `#` comments, so a `;` turns the rest of the line into a machine
+/// ("bad machine specification").
 pub const BEGIN_MARK: &str =
+    "# BEGIN builderbar (managed by BuilderBar, `builderbar uninstall` removes it)";
+/// The mark written before it, still recognised so that older blocks are
+/// replaced and removed.
+const OLD_BEGIN_MARK: &str =
     "# BEGIN builderbar (managed by BuilderBar; `builderbar uninstall` removes it)";
 /// The end of our block.
 pub const END_MARK: &str = "# END builderbar";
@@ -45,7 +52,7 @@ pub fn block_range(text: &str) -> Option<(usize, usize)> {
     let mut start = None;
     for line in text.split_inclusive('\n') {
         let bare = line.trim_end_matches('\n').trim();
-        if start.is_none() && bare == BEGIN_MARK {
+        if start.is_none() && (bare == BEGIN_MARK || bare == OLD_BEGIN_MARK) {
             start = Some(offset);
         } else if bare == END_MARK
             && let Some(s) = start

@@ -14,9 +14,13 @@ pub mod doctor;
 pub mod elevate;
 pub mod expr;
 pub mod install;
+pub mod nix_errors;
 pub mod plan;
 pub mod render;
 pub mod runner_build;
+pub mod test_build;
+mod test_build_daemon;
+pub mod test_build_host;
 
 use std::path::PathBuf;
 

@@ -46,9 +46,11 @@ impl Drop for Slot {
     }
 }
 
-/// The dev VM, built once per inputs (cached outside the repository).
+/// The dev VM, built once per inputs (cached outside the repository): the
+/// small flavour, since these boots need no Nix (and run in 256 MiB, where
+/// the Nix flavour does not fit); its host key is the Nix flavour's too.
 pub fn dev_vm() -> devvm::DevVm {
-    devvm::ensure_built(&devvm::default_cache_dir()).unwrap()
+    devvm::ensure_flavour(&devvm::default_cache_dir(), devvm::Flavour::Small).unwrap()
 }
 
 /// A folder that outlives one boot: the disk, the keys folder shared with the
