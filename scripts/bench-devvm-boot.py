@@ -8,33 +8,17 @@ section of docs/BENCHMARKS.md.
 
     scripts/bench-devvm-boot.py [RUNS]
 """
-import json, os, platform, socket, statistics, subprocess, sys, tempfile, time
-from datetime import date
+import json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchlib
+
+ROOT = benchlib.ROOT
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def qmp(path, command):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(path))
-        f = s.makefile("rw")
-        f.readline()
-        for cmd in ("qmp_capabilities", command):
-            f.write(json.dumps({"execute": cmd}) + "\n")
-            f.flush()
-            f.readline()
-
-
 def boot_once(work: Path, keep_disk: bool):
-    port = free_port()
+    port = benchlib.free_port()
     out = subprocess.run(
         ["cargo", "run", "--quiet", "--", "dev-runner", "--port", str(port), "--json"],
         cwd=ROOT, check=True, capture_output=True, text=True,
@@ -48,10 +32,7 @@ def boot_once(work: Path, keep_disk: bool):
     env = dict(os.environ, NIX_DISK_IMAGE=str(disk), KEYS=str(work / "keys"),
                TMPDIR=str(work / "tmp"), USE_TMPDIR="1",
                QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off")
-    ssh = ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-           "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=1", "-o", "LogLevel=QUIET",
-           "-o", f"UserKnownHostsFile={work / 'known_hosts'}", "-i", str(work / "id"),
-           "-p", str(port), "builder@127.0.0.1", "true"]
+    ssh = benchlib.ssh_true(work / "id", work / "known_hosts", port)
     start = time.monotonic()
     vm = subprocess.Popen([info["runner"]], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
@@ -64,7 +45,7 @@ def boot_once(work: Path, keep_disk: bool):
         else:
             raise SystemExit("the VM did not answer SSH within 120 s")
         down = time.monotonic()
-        qmp(sock, "system_powerdown")
+        benchlib.qmp(sock, "system_powerdown")
         vm.wait(timeout=30)
         return elapsed, time.monotonic() - down
     finally:
@@ -93,12 +74,10 @@ def main():
     down = statistics.median(r[2] for r in rows)
     print(f"median boot to SSH: blank disk {med['blank disk']:.2f} s, "
           f"existing disk {med['existing disk']:.2f} s; median power-down {down:.2f} s")
-    section = "\n".join([
-        "## Dev VM: boot to SSH",
-        "",
-        f"Measured {date.today()} on {platform.node()} ({os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}, QEMU TCG, no KVM) with "
-        f"`scripts/bench-devvm-boot.py {RUNS}` (`make bench`): runner started until the first "
+    benchlib.write_section("Dev VM: boot to SSH", [
+        f"Measured {benchlib.today()} on {benchlib.machine()} with "
+        f"`scripts/bench-devvm-boot.py {RUNS}` (`make bench`), the dev VM's "
+        f"{os.environ.get('BUILDERBAR_DEVVM_FLAVOUR') or 'nix'} flavour: runner started until the first "
         "`ssh true` with the host key pinned succeeds (polled every 100 ms); power-down is QMP "
         "`system_powerdown` until QEMU exits.",
         "",
@@ -108,18 +87,7 @@ def main():
           for k in med],
         "",
         f"Median power-down: {down:.2f} s.",
-        "",
     ])
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nNumbers from `make bench`; each section says how it was measured.\n\n"
-    start = text.find("## Dev VM: boot to SSH")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
 
 if __name__ == "__main__":
     main()

@@ -40,7 +40,7 @@ pub(crate) struct Kernel {
 
 /// Returns the current Debian kernel, fetching and unpacking it on first use.
 pub(crate) fn ensure_kernel(cache: &Path) -> Result<Kernel> {
-    let package = current_kernel_package()?;
+    let package = remembered_kernel_package(cache)?;
     let debs = cache.join("debs");
     let deb = match find_deb(&debs, &package)? {
         Some(deb) => deb,
@@ -64,6 +64,42 @@ pub(crate) fn ensure_kernel(cache: &Path) -> Result<Kernel> {
         vmlinux: dir.join("vmlinux"),
         modules,
     })
+}
+
+/// Where apt keeps what it knows; the answer below changes only with them.
+const APT_STATE: &[&str] = &["/var/lib/apt/lists", "/var/cache/apt/pkgcache.bin"];
+
+/// `current_kernel_package`, remembered until apt's package lists change:
+/// asking apt-cache takes ~0.5 s, at every start of the builder.
+fn remembered_kernel_package(cache: &Path) -> Result<String> {
+    let key = APT_STATE
+        .iter()
+        .map(|path| {
+            let changed = std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |since| since.as_nanos());
+            format!("{path}={changed}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let memo = cache.join("kernel-package");
+    if let Ok(text) = std::fs::read_to_string(&memo)
+        && let Some((seen, package)) = text.trim_end().split_once('\n')
+        && seen == key
+        && package.starts_with("linux-image-")
+    {
+        return Ok(package.to_string());
+    }
+    let package = current_kernel_package()?;
+    // Only a cache: a failed write costs the next start half a second. The
+    // rename keeps a torn write from ever being read as a package name.
+    let partial = cache.join("kernel-package.partial");
+    let _ = std::fs::create_dir_all(cache)
+        .and_then(|()| std::fs::write(&partial, format!("{key}\n{package}\n")))
+        .and_then(|()| std::fs::rename(&partial, &memo));
+    Ok(package)
 }
 
 fn current_kernel_package() -> Result<String> {

@@ -28,7 +28,11 @@ use crate::vm::status::{self, StatusFile};
 /// How often each source is looked at.
 #[derive(Debug, Clone)]
 pub struct Intervals {
-    /// SSH while the VM boots (or is degraded).
+    /// SSH while the VM boots and has not answered yet: short, because the
+    /// time from SSH up to Ready is added to every start. A refused connect
+    /// to the loopback costs next to nothing.
+    pub booting: Duration,
+    /// SSH after it answered once but the builder is not usable (degraded).
     pub starting: Duration,
     /// SSH while Ready.
     pub ready: Duration,
@@ -45,6 +49,7 @@ pub struct Intervals {
 impl Default for Intervals {
     fn default() -> Self {
         Intervals {
+            booting: Duration::from_millis(200),
             starting: Duration::from_secs(1),
             ready: Duration::from_secs(10),
             mismatch: Duration::from_secs(60),
@@ -93,9 +98,26 @@ pub fn spawn(config: MonitorConfig) -> Result<watch::Receiver<Health>, MonitorEr
         source,
     })?;
     let (wake, woken) = mpsc::unbounded_channel();
+    // Only changes to the status file and the stop marker matter. Reading
+    // the status file is itself an (access) event, and the folder also holds
+    // the VM's disk, written at every guest write: waking on those kept the
+    // monitor reading in a loop (a whole core while the VM ran).
+    let watched = [
+        crate::vm::config::vm_paths(&config.paths).status_file,
+        stopped_marker(&config.paths),
+    ]
+    .map(|path| path.file_name().map(ToOwned::to_owned));
     let mut watcher =
         ::notify::recommended_watcher(move |event: ::notify::Result<::notify::Event>| {
-            if event.is_ok() {
+            let Ok(event) = event else { return };
+            if matches!(event.kind, ::notify::EventKind::Access(_)) {
+                return;
+            }
+            let concerns_us = event.paths.iter().any(|path| {
+                let name = path.file_name();
+                watched.iter().any(|w| w.as_deref() == name)
+            });
+            if concerns_us {
                 let _ = wake.send(());
             }
         })
@@ -207,7 +229,12 @@ async fn run(
                     }
                     ProbeOutcome::Unreachable(why) => {
                         view.failures_in_a_row = view.failures_in_a_row.saturating_add(1);
-                        (ProbeResult::Unreachable(why), intervals.starting)
+                        let wait = if view.answered_this_run {
+                            intervals.starting
+                        } else {
+                            intervals.booting
+                        };
+                        (ProbeResult::Unreachable(why), wait)
                     }
                 };
                 view.last = Some(result);

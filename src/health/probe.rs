@@ -153,13 +153,20 @@ impl client::Handler for Pinned {
 pub struct Probe {
     config: ProbeConfig,
     session: Option<client::Handle<Pinned>>,
+    /// How long to wait for sshd's greeting once TCP is up (see `greeted`).
+    greeting_timeout: Duration,
 }
+
+/// While the guest boots, QEMU's forward accepts a connection that nobody
+/// answers; a short wait for the greeting lets the next attempt come soon.
+const FIRST_GREETING_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Probe {
     pub fn new(config: ProbeConfig) -> Probe {
         Probe {
             config,
             session: None,
+            greeting_timeout: FIRST_GREETING_TIMEOUT,
         }
     }
 
@@ -216,7 +223,47 @@ impl Probe {
         }
     }
 
-    async fn connect(&self) -> Result<client::Handle<Pinned>, ProbeOutcome> {
+    /// A TCP connection on which sshd has started talking. Without this
+    /// step a connection made while the guest booted waited the whole
+    /// timeout (5 s) for a greeting that never came. The wait doubles after
+    /// each silent try (a slow guest still gets in) and resets on success.
+    async fn greeted(&mut self) -> Result<tokio::net::TcpStream, ProbeOutcome> {
+        let addr = ("127.0.0.1", self.config.port);
+        let stream =
+            match tokio::time::timeout(self.config.timeout, tokio::net::TcpStream::connect(addr))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(ProbeOutcome::Unreachable(format!("SSH: {err}"))),
+                Err(_) => {
+                    return Err(ProbeOutcome::Unreachable(format!(
+                        "SSH did not accept a connection within {:?}",
+                        self.config.timeout
+                    )));
+                }
+            };
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(self.greeting_timeout, stream.peek(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => {
+                self.greeting_timeout = FIRST_GREETING_TIMEOUT;
+                Ok(stream)
+            }
+            Ok(Ok(_)) => Err(ProbeOutcome::Unreachable(
+                "SSH closed the connection before greeting (the builder is still booting)".into(),
+            )),
+            Ok(Err(err)) => Err(ProbeOutcome::Unreachable(format!("SSH: {err}"))),
+            Err(_) => {
+                let waited = self.greeting_timeout;
+                self.greeting_timeout = (waited * 2).min(self.config.timeout);
+                Err(ProbeOutcome::Unreachable(format!(
+                    "SSH did not greet within {waited:?} (the builder is still booting)"
+                )))
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<client::Handle<Pinned>, ProbeOutcome> {
+        let stream = self.greeted().await?;
         let mismatch = Arc::new(Mutex::new(None));
         let handler = Pinned {
             pinned: self.config.host_key.clone(),
@@ -229,10 +276,9 @@ impl Probe {
             nodelay: true,
             ..Default::default()
         });
-        let addr = ("127.0.0.1", self.config.port);
         let connected = tokio::time::timeout(
             self.config.timeout,
-            client::connect(ssh_config, addr, handler),
+            client::connect_stream(ssh_config, stream, handler),
         )
         .await;
         let seen = mismatch.lock().ok().and_then(|s| s.clone());
