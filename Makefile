@@ -21,13 +21,18 @@ ui: setup ui-deps
 	npm --prefix ui run --silent test
 	npm --prefix ui run --silent build
 
+## Where `make run`'s setup writes the files it would write to /etc on a Mac.
+SYSROOT ?= $(HOME)/.cache/builderbar/sysroot
+
 ## Start the menu-bar app with the dev VM (Linux) or the real builder (macOS).
 run: setup ui
 	$(CARGO) build -p builderbar -p builderbar-app
 	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
 		echo "make run needs a desktop session (DISPLAY); 'make run-vm' boots the dev VM alone."; exit 1; fi
+	@# Setup (the menu's "Set Up…") wires a sysroot folder, never this machine's /etc.
+	mkdir -p $(SYSROOT)/etc/nix && touch $(SYSROOT)/etc/nix/nix.conf
 	BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar $(TARGET_DIR)/debug/builderbar start
-	BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar exec $(TARGET_DIR)/debug/builderbar-app --show-settings
+	BUILDERBAR_SYSROOT=$(SYSROOT) BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar exec $(TARGET_DIR)/debug/builderbar-app --show-settings
 
 ## Boot the dev VM alone, in the foreground, and print the ssh command to log in.
 run-vm: setup
@@ -59,8 +64,12 @@ e2e:
 	scripts/with-secret-service.sh xvfb-run -a -s "-screen 0 1280x800x24" \
 		$(CARGO) test -p builderbar-app --test e2e -- --ignored
 
-## Benchmarks (not part of `make test`); numbers go to docs/BENCHMARKS.md.
-bench: setup
+## Benchmarks (not part of `make test`); each rewrites its section of
+## docs/BENCHMARKS.md with the machine, the date and the command.
+bench: setup ui
 	scripts/bench-devvm-boot.py
 	scripts/bench-status.py
-	scripts/with-secret-service.sh $(CARGO) test --test integration -- --ignored --nocapture bench_
+	scripts/with-secret-service.sh scripts/bench-start-ready.py
+	scripts/with-secret-service.sh scripts/bench-kill-to-state.py
+	scripts/with-secret-service.sh scripts/bench-probe.py
+	scripts/with-secret-service.sh xvfb-run -a -s "-screen 0 1280x800x24" scripts/bench-idle-app.py

@@ -1,6 +1,9 @@
 //! The actions behind the menu, the settings window and the CLI, each one
 //! function: the front doors call these and nothing else that changes state.
 
+use std::path::Path;
+
+use crate::nix::test_build::{TestBuildError, TestBuildReport};
 use crate::paths::Paths;
 use crate::service::{Service, ServiceError, Status};
 use crate::settings::changes::{Change, changes};
@@ -134,4 +137,41 @@ pub fn uninstall(
     paths: &Paths,
 ) -> Result<Option<crate::nix::apply::Outcome>, crate::nix::install::InstallError> {
     crate::nix::install::uninstall(paths, None, &mut |_| {})
+}
+
+/// What is there before setup, and what setup would do: the first screen of
+/// `builderbar setup` and of the app's first-run window.
+pub fn setup_check(
+    paths: &Paths,
+    sysroot: Option<&std::path::Path>,
+) -> Result<(crate::setup::CheckReport, crate::setup::SetupPlan), SettingsError> {
+    let found = crate::setup::check(paths, sysroot)?;
+    let plan = crate::setup::plan(paths, sysroot, &found)?;
+    Ok((found, plan))
+}
+
+/// Sets the builder up from nothing (or finishes a partial setup), each
+/// step reported to `on`; a failure undoes what this run did.
+pub fn setup_run(
+    paths: &Paths,
+    options: &crate::setup::SetupOptions,
+    on: &mut dyn FnMut(crate::setup::Event),
+) -> Result<crate::setup::SetupDone, crate::setup::SetupFailure> {
+    crate::setup::run(paths, options, on)
+}
+
+/// Whether BuilderBar is set up here (the app shows its first-run window
+/// when it is not).
+pub fn is_set_up(paths: &Paths) -> bool {
+    crate::setup::is_set_up(paths)
+}
+
+/// The test build: a derivation only the builder can build, built by the
+/// host's Nix through its daemon (under `sysroot`, a private daemon over
+/// the files `install --sysroot` wrote there; Linux, as root).
+pub fn test_build(
+    paths: &Paths,
+    sysroot: Option<&Path>,
+) -> Result<TestBuildReport, TestBuildError> {
+    crate::nix::test_build::run(paths, sysroot)
 }

@@ -12,4 +12,5 @@ pub mod notify;
 pub mod paths;
 pub mod service;
 pub mod settings;
+pub mod setup;
 pub mod vm;

@@ -70,9 +70,14 @@ pub fn settings(state: State<'_, AppState>) -> Result<SettingsView> {
 /// Checks a form as the user types, with the core's own validation; saves
 /// nothing.
 #[tauri::command]
-pub fn plan_settings(state: State<'_, AppState>, form: SettingsForm) -> Result<ApplyPlan> {
+pub fn plan_settings(
+    state: State<'_, AppState>,
+    form: SettingsForm,
+    loaded: SettingsForm,
+) -> Result<ApplyPlan> {
     let (changes, problems) =
-        actions::plan_settings(&state.paths, |s| *s = form.apply_to(s)).map_err(ui_error)?;
+        actions::plan_settings(&state.paths, |s| *s = form.apply_to(&loaded, s))
+            .map_err(ui_error)?;
     Ok(ApplyPlan {
         needs_restart: changes.iter().any(|c| c.needs_restart),
         needs_admin: changes.iter().any(|c| c.needs_admin),
@@ -97,11 +102,12 @@ pub async fn apply_settings<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     form: SettingsForm,
+    loaded: SettingsForm,
     on_progress: Channel<ApplyProgress>,
 ) -> Result<SettingsView> {
     let applied = actions::apply_settings(
         &state.paths,
-        |s| *s = form.apply_to(s),
+        |s| *s = form.apply_to(&loaded, s),
         |step| {
             let _ = on_progress.send(ApplyProgress {
                 step: step.to_string(),

@@ -59,20 +59,41 @@ impl SettingsForm {
         }
     }
 
-    /// These values over `base`, keeping everything the form does not show.
-    pub fn apply_to(&self, base: &Settings) -> Settings {
-        let mut s = base.clone();
-        s.ssh_port = self.ssh_port;
-        s.disk_mib = u64::from(self.disk_mib);
-        s.memory_mib = u64::from(self.memory_mib);
-        s.cores = self.cores;
-        s.max_jobs = self.max_jobs;
-        s.ephemeral = self.ephemeral;
-        s.start_at_login = self.start_at_login;
-        s.notifications.vm_failures = self.notify_vm_failures;
-        s.notifications.build_failures = self.notify_build_failures;
-        s.notifications.build_successes = self.notify_build_successes;
-        s.notifications.disk_low_percent = self.disk_low_percent;
+    /// The fields the user changed in the window (`self` against `loaded`,
+    /// what the window showed) over `current`, the settings as they are now.
+    /// A value changed elsewhere since the window loaded — by the CLI, say —
+    /// is kept, not overwritten with the window's stale copy; fields the form
+    /// does not show are kept too.
+    pub fn apply_to(&self, loaded: &SettingsForm, current: &Settings) -> Settings {
+        fn pick<T: PartialEq>(edited: T, loaded: T, current: T) -> T {
+            if edited != loaded { edited } else { current }
+        }
+        let (e, l) = (self, loaded);
+        let mut s = current.clone();
+        let n = &mut s.notifications;
+        n.vm_failures = pick(e.notify_vm_failures, l.notify_vm_failures, n.vm_failures);
+        n.build_failures = pick(
+            e.notify_build_failures,
+            l.notify_build_failures,
+            n.build_failures,
+        );
+        n.build_successes = pick(
+            e.notify_build_successes,
+            l.notify_build_successes,
+            n.build_successes,
+        );
+        n.disk_low_percent = pick(e.disk_low_percent, l.disk_low_percent, n.disk_low_percent);
+        s.ssh_port = pick(e.ssh_port, l.ssh_port, s.ssh_port);
+        s.disk_mib = pick(u64::from(e.disk_mib), u64::from(l.disk_mib), s.disk_mib);
+        s.memory_mib = pick(
+            u64::from(e.memory_mib),
+            u64::from(l.memory_mib),
+            s.memory_mib,
+        );
+        s.cores = pick(e.cores, l.cores, s.cores);
+        s.max_jobs = pick(e.max_jobs, l.max_jobs, s.max_jobs);
+        s.ephemeral = pick(e.ephemeral, l.ephemeral, s.ephemeral);
+        s.start_at_login = pick(e.start_at_login, l.start_at_login, s.start_at_login);
         s
     }
 }
@@ -189,4 +210,87 @@ pub struct DoctorCheck {
 pub struct DoctorReport {
     pub checks: Vec<DoctorCheck>,
     pub text: String,
+}
+
+/// One line of the first-run check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupCheckItem {
+    pub name: String,
+    /// "ok", "warn" or "blocker".
+    pub status: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+/// A file setup writes, and what goes there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupFile {
+    pub path: String,
+    pub what: String,
+    pub as_root: bool,
+}
+
+/// A step of the run, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupStep {
+    /// "check", "key", "runner", "apply", "service", "ready", "test-build".
+    pub id: String,
+    pub title: String,
+}
+
+/// The first-run window's first screen: what is there and what will happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupView {
+    pub items: Vec<SetupCheckItem>,
+    /// A blocker stops setup before it starts.
+    pub blocked: bool,
+    pub already_set_up: bool,
+    /// "about 1.3 GiB", or "nothing".
+    pub download: String,
+    pub admin_prompts: u32,
+    pub plan_steps: Vec<String>,
+    pub files: Vec<SetupFile>,
+    pub steps: Vec<SetupStep>,
+}
+
+/// One event of the run, sent over a Channel as it happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupEvent {
+    /// "step-started", "step-done", "download", "waiting" or "rolling-back".
+    pub kind: String,
+    pub step: Option<String>,
+    pub detail: String,
+    pub skipped: bool,
+    /// Download bytes, or seconds waited for Ready.
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+}
+
+/// Why setup stopped, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupFailureView {
+    pub step: String,
+    pub step_title: String,
+    pub message: String,
+    pub fix: String,
+    pub doctor_check: Option<String>,
+    pub rolled_back: Vec<String>,
+    pub left_behind: Vec<String>,
+}
+
+/// How the run ended: `failure` is None on success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct SetupOutcome {
+    pub headline: String,
+    pub try_command: String,
+    pub failure: Option<SetupFailureView>,
 }

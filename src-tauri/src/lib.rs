@@ -5,6 +5,7 @@
 mod autostart;
 mod commands;
 pub mod ipc;
+mod setup;
 mod state;
 mod tray;
 mod window;
@@ -34,6 +35,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::doctor,
             commands::copy_text,
             commands::uninstall,
+            setup::setup_check,
+            setup::setup_run,
         ])
 }
 
@@ -69,12 +72,17 @@ pub fn run() {
             app.set_activation_policy(tauri::ActivationPolicy::Accessory);
             tray::create(app.handle())?;
             state::watch(app.handle().clone());
+            // First run: the setup window — unless a window was asked for
+            // by name (`--show-settings`), which wins.
             if std::env::args().any(|arg| arg == "--show-settings") {
                 window::show_settings(app.handle());
+            } else if std::env::args().any(|arg| arg == "--show-setup")
+                || !builderbar::actions::is_set_up(&app.state::<AppState>().paths)
+            {
+                window::show_setup(app.handle());
             }
             Ok(())
         })
-        .on_window_event(window::on_event)
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,
@@ -83,7 +91,7 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|handle, event| {
+    app.run(|_handle, event| {
         // Closing the last window keeps the app in the menu bar; only Quit
         // (an explicit exit code) ends it.
         if let tauri::RunEvent::ExitRequested {
@@ -91,7 +99,6 @@ pub fn run() {
         } = event
         {
             api.prevent_exit();
-            let _ = handle.get_webview_window(window::SETTINGS);
         }
     });
 }

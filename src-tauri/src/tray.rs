@@ -11,12 +11,15 @@ use crate::AppState;
 use crate::ipc::BuilderStatus;
 
 pub const TRAY_ID: &str = "builderbar";
+const TEST_BUILD: &str = "Run Test Build";
 
 /// The menu items whose text follows the state.
 struct Items<R: Runtime> {
     state: MenuItem<R>,
     toggle: MenuItem<R>,
     restart: MenuItem<R>,
+    /// Its text carries the last result.
+    test_build: MenuItem<R>,
 }
 
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
@@ -24,6 +27,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         state: MenuItem::with_id(app, "state", "Stopped", false, None::<&str>)?,
         toggle: MenuItem::with_id(app, "toggle", "Start", true, None::<&str>)?,
         restart: MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?,
+        test_build: MenuItem::with_id(app, "test-build", TEST_BUILD, true, None::<&str>)?,
     };
     let menu = Menu::with_items(
         app,
@@ -32,7 +36,9 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &PredefinedMenuItem::separator(app)?,
             &items.toggle,
             &items.restart,
+            &items.test_build,
             &PredefinedMenuItem::separator(app)?,
+            &MenuItem::with_id(app, "setup", "Set Up…", true, None::<&str>)?,
             &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
             &MenuItem::with_id(app, "logs", "Open Logs", true, None::<&str>)?,
             &MenuItem::with_id(app, "copy-ssh", "Copy SSH Command", true, None::<&str>)?,
@@ -129,6 +135,14 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
                 }
             }
             "restart" => builderbar::actions::restart(&paths).map_err(|e| e.to_string()),
+            "test-build" => {
+                test_build(&app, &paths);
+                Ok(())
+            }
+            "setup" => {
+                crate::window::show_setup(&app);
+                Ok(())
+            }
             "settings" => {
                 crate::window::show_settings(&app);
                 Ok(())
@@ -148,6 +162,49 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         }
         refresh(&app);
     });
+}
+
+/// Runs the test build (on the menu's own thread, never the main one) and
+/// tells the result: in the item's text and as a notification, which says
+/// what failed and what to do.
+fn test_build<R: Runtime>(app: &AppHandle<R>, paths: &builderbar::paths::Paths) {
+    use builderbar::notify::Notifier;
+    let item = app
+        .try_state::<Items<R>>()
+        .map(|items| items.test_build.clone());
+    if let Some(item) = &item {
+        let _ = item.set_text("Test Build Running…");
+        let _ = item.set_enabled(false);
+    }
+    let sysroot = builderbar::setup::sysroot_from_env();
+    let (text, title, body) = match builderbar::actions::test_build(paths, sysroot.as_deref()) {
+        Ok(report) => (
+            format!(
+                "{TEST_BUILD} — last passed ({:.1} s)",
+                report.elapsed.as_secs_f64()
+            ),
+            "Test build passed".to_owned(),
+            format!(
+                "The builder built {} for {}.",
+                report.output.display(),
+                report.system
+            ),
+        ),
+        Err(err) => (
+            format!("{TEST_BUILD} — last failed"),
+            "Test build failed".to_owned(),
+            err.to_string(),
+        ),
+    };
+    tracing::info!("{title}: {body}");
+    if let Some(item) = &item {
+        let _ = item.set_text(&text);
+        let _ = item.set_enabled(true);
+    }
+    let mut notifier = builderbar::notify::DesktopNotifier::new();
+    if let Err(err) = notifier.show("test-build", &title, &body) {
+        tracing::warn!("could not show the test build's result: {err}");
+    }
 }
 
 fn port(state: &AppState) -> u16 {

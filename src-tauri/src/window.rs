@@ -1,23 +1,35 @@
-//! The settings window: made on first use, hidden (not destroyed) when
-//! closed, so the app lives on in the menu bar.
+//! The settings window and the first-run (setup) window: each made when
+//! asked for and destroyed when closed — a hidden webview would keep its web
+//! process (tens of MB) alive for nothing. The app lives on in the menu bar
+//! (`run` keeps it when the last window closes).
 
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent};
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 pub const SETTINGS: &str = "settings";
+pub const SETUP: &str = "setup";
 
 pub fn show_settings<R: Runtime>(app: &AppHandle<R>) {
-    let window = match app.get_webview_window(SETTINGS) {
+    show(app, SETTINGS, "index.html", "BuilderBar");
+}
+
+/// The first-run window: the check, the plan, the run, its outcome.
+pub fn show_setup<R: Runtime>(app: &AppHandle<R>) {
+    show(app, SETUP, "setup.html", "Set Up BuilderBar");
+}
+
+fn show<R: Runtime>(app: &AppHandle<R>, label: &str, page: &str, title: &str) {
+    let window = match app.get_webview_window(label) {
         Some(window) => window,
         None => {
-            match WebviewWindowBuilder::new(app, SETTINGS, WebviewUrl::App("index.html".into()))
-                .title("BuilderBar")
+            match WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+                .title(title)
                 .inner_size(760.0, 600.0)
                 .min_inner_size(640.0, 480.0)
                 .build()
             {
                 Ok(window) => window,
                 Err(err) => {
-                    tracing::error!("could not open the settings window: {err}");
+                    tracing::error!("could not open the {label} window: {err}");
                     return;
                 }
             }
@@ -26,11 +38,4 @@ pub fn show_settings<R: Runtime>(app: &AppHandle<R>) {
     let _ = window.show();
     let _ = window.unminimize();
     let _ = window.set_focus();
-}
-
-pub fn on_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
-    if let WindowEvent::CloseRequested { api, .. } = event {
-        api.prevent_close();
-        let _ = window.hide();
-    }
 }

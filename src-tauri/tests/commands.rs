@@ -64,7 +64,12 @@ fn a_bad_port_is_refused_as_you_type_and_nothing_is_saved() {
     let view = app.call("settings", json!({})).unwrap();
     let mut form = view["form"].clone();
     form["ssh_port"] = json!(22);
-    let plan = app.call("plan_settings", json!({ "form": form })).unwrap();
+    let plan = app
+        .call(
+            "plan_settings",
+            json!({ "form": form, "loaded": view["form"] }),
+        )
+        .unwrap();
     let problems = plan["problems"].as_array().unwrap();
     assert_eq!(problems[0]["field"], "ssh_port");
     assert!(
@@ -74,7 +79,7 @@ fn a_bad_port_is_refused_as_you_type_and_nothing_is_saved() {
 
     let refused = app.call(
         "apply_settings",
-        json!({ "form": form, "onProgress": "__CHANNEL__:1" }),
+        json!({ "form": form, "loaded": view["form"], "onProgress": "__CHANNEL__:1" }),
     );
     let err = refused.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("22"), "{err}");
@@ -89,7 +94,12 @@ fn a_valid_change_is_planned_then_applied() {
     let mut form = view["form"].clone();
     form["memory_mib"] = json!(2048);
     form["notify_build_successes"] = json!(true);
-    let plan = app.call("plan_settings", json!({ "form": form })).unwrap();
+    let plan = app
+        .call(
+            "plan_settings",
+            json!({ "form": form, "loaded": view["form"] }),
+        )
+        .unwrap();
     assert_eq!(plan["problems"], json!([]));
     assert_eq!(plan["changes"].as_array().unwrap().len(), 2);
     assert_eq!(plan["needs_restart"], true);
@@ -97,7 +107,7 @@ fn a_valid_change_is_planned_then_applied() {
     let applied = app
         .call(
             "apply_settings",
-            json!({ "form": form, "onProgress": "__CHANNEL__:1" }),
+            json!({ "form": form, "loaded": view["form"], "onProgress": "__CHANNEL__:1" }),
         )
         .unwrap();
     assert_eq!(applied["form"]["memory_mib"], 2048);
@@ -136,4 +146,77 @@ fn the_doctor_reports_each_check_with_a_status_and_as_text() {
             .any(|c| c["name"] == "machines" && c["status"] == "fail"),
         "nothing is wired in a fresh home"
     );
+}
+
+#[test]
+fn the_first_run_check_says_what_is_there_and_what_will_happen() {
+    let app = App::new();
+    let view = app.call("setup_check", json!({})).unwrap();
+    assert_eq!(view["already_set_up"], false);
+    let names: Vec<&str> = view["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    for name in ["nix", "os", "disk", "port", "other-builder", "set-up"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert_eq!(view["admin_prompts"], 1);
+    let steps = view["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 7);
+    assert_eq!(steps[0]["id"], "check");
+    assert_eq!(steps[6]["id"], "test-build");
+    assert!(!view["files"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_blocked_setup_run_stops_at_the_check_and_installs_nothing() {
+    let app = App::new();
+    // The builder's port, held here once set: the check must refuse to go on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    builderbar::settings::SettingsStore::open(&Paths::with_root(&app.root))
+        .unwrap()
+        .set("port", &port.to_string())
+        .unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let outcome = app
+        .call("setup_run", json!({ "onProgress": "__CHANNEL__:1" }))
+        .unwrap();
+    let failure = &outcome["failure"];
+    assert_eq!(failure["step"], "check", "{outcome}");
+    assert!(!failure["fix"].as_str().unwrap().is_empty(), "{outcome}");
+    assert_eq!(failure["left_behind"], json!([]));
+    assert!(!app.root.join("nix-wiring").exists());
+    assert!(!app.root.join("bin/builderbar").exists());
+    drop(listener);
+}
+
+#[test]
+fn applying_the_window_keeps_a_change_made_elsewhere_meanwhile() {
+    let app = App::new();
+    let view = app.call("settings", json!({})).unwrap();
+    // While the window is open, the CLI (another process) changes the cores.
+    let mut elsewhere = view["form"].clone();
+    elsewhere["cores"] = json!(2);
+    app.call(
+        "apply_settings",
+        json!({ "form": elsewhere, "loaded": view["form"], "onProgress": "__CHANNEL__:1" }),
+    )
+    .unwrap();
+    // The window, still showing what it loaded, changes only the memory.
+    let mut form = view["form"].clone();
+    form["memory_mib"] = json!(2048);
+    let applied = app
+        .call(
+            "apply_settings",
+            json!({ "form": form, "loaded": view["form"], "onProgress": "__CHANNEL__:1" }),
+        )
+        .unwrap();
+    assert_eq!(applied["form"]["memory_mib"], 2048);
+    assert_eq!(applied["form"]["cores"], 2, "the other change is kept");
 }

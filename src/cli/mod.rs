@@ -10,6 +10,7 @@ mod monitor;
 mod nix;
 mod service;
 mod settings;
+mod setup;
 mod status;
 mod vm;
 
@@ -58,6 +59,8 @@ enum Command {
     Install(install::InstallArgs),
     /// Undo `install`: restore the Nix files as they were, remove the service
     Uninstall(install::UninstallArgs),
+    /// Set the builder up from nothing: check, say what will happen, then do it
+    Setup(setup::Args),
     /// Check the Nix wiring and the builder, each with its fix
     Doctor(doctor::Args),
     /// The runner's Nix expression and build
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Keys(command) => keys::run(command),
         Command::Install(args) => install::install(args),
         Command::Uninstall(args) => install::uninstall(args),
+        Command::Setup(args) => setup::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Nix(command) => nix::run(command),
     };

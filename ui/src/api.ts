@@ -9,6 +9,9 @@ import type { DoctorReport } from "./bindings/DoctorReport";
 import type { KeysView } from "./bindings/KeysView";
 import type { SettingsForm } from "./bindings/SettingsForm";
 import type { SettingsView } from "./bindings/SettingsView";
+import type { SetupEvent } from "./bindings/SetupEvent";
+import type { SetupOutcome } from "./bindings/SetupOutcome";
+import type { SetupView } from "./bindings/SetupView";
 import type { UiError } from "./bindings/UiError";
 
 export const STATUS_EVENT = "builder-status";
@@ -19,11 +22,14 @@ export const api = {
   stop: () => invoke<BuilderStatus>("stop"),
   restart: () => invoke<BuilderStatus>("restart"),
   settings: () => invoke<SettingsView>("settings"),
-  planSettings: (form: SettingsForm) => invoke<ApplyPlan>("plan_settings", { form }),
-  applySettings: (form: SettingsForm, onStep: (p: ApplyProgress) => void) => {
+  // `loaded` is the form as the window showed it: the core writes only the
+  // fields that differ from it, so changes made elsewhere meanwhile stay.
+  planSettings: (form: SettingsForm, loaded: SettingsForm) =>
+    invoke<ApplyPlan>("plan_settings", { form, loaded }),
+  applySettings: (form: SettingsForm, loaded: SettingsForm, onStep: (p: ApplyProgress) => void) => {
     const onProgress = new Channel<ApplyProgress>();
     onProgress.onmessage = onStep;
-    return invoke<SettingsView>("apply_settings", { form, onProgress });
+    return invoke<SettingsView>("apply_settings", { form, loaded, onProgress });
   },
   keys: () => invoke<KeysView>("keys"),
   addKey: (text: string) => invoke<KeysView>("add_key", { text }),
@@ -33,6 +39,12 @@ export const api = {
   doctor: () => invoke<DoctorReport>("doctor"),
   copyText: (text: string) => invoke<void>("copy_text", { text }),
   uninstall: () => invoke<string>("uninstall"),
+  setupCheck: () => invoke<SetupView>("setup_check"),
+  setupRun: (onEvent: (e: SetupEvent) => void) => {
+    const onProgress = new Channel<SetupEvent>();
+    onProgress.onmessage = onEvent;
+    return invoke<SetupOutcome>("setup_run", { onProgress });
+  },
   onStatus: (handler: (s: BuilderStatus) => void): Promise<UnlistenFn> =>
     listen<BuilderStatus>(STATUS_EVENT, (event) => handler(event.payload)),
 };

@@ -44,6 +44,10 @@ fn build_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
+/// One app at a time: the single-instance plugin hands a second app on the
+/// same session bus to the first, which then quits.
+static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct Harness {
     pub client: Client,
     pub port1: u16,
@@ -54,10 +58,40 @@ pub struct Harness {
     client_key: PathBuf,
     host_key: String,
     shots: PathBuf,
+    _one_app: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// How the app is started.
+pub struct Launch {
+    /// The app's arguments.
+    pub args: Vec<String>,
+    /// More environment for the app (through tauri-driver).
+    pub env: Vec<(String, PathBuf)>,
+    /// Make the builder key first (setup would make it).
+    pub make_key: bool,
+    /// An element that shows once the window is loaded.
+    pub loaded: &'static str,
+}
+
+impl Default for Launch {
+    /// The settings window, with the builder key made.
+    fn default() -> Launch {
+        Launch {
+            args: vec!["--show-settings".into()],
+            env: Vec::new(),
+            make_key: true,
+            loaded: "#state",
+        }
+    }
 }
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::launch(Launch::default()).await
+    }
+
+    pub async fn launch(launch: Launch) -> Harness {
+        let one_app = ONE_APP.lock().await;
         assert!(
             std::env::var_os("DISPLAY").is_some(),
             "no DISPLAY: this test runs under Xvfb, through `make e2e`"
@@ -102,13 +136,17 @@ impl Harness {
         std::fs::write(&public, key.public_key().to_openssh().unwrap()).unwrap();
         run(&["keys", "add", public.to_str().unwrap()]);
         // The builder key (in the Secret Service): the health monitor logs in with it.
-        run(&["keys", "show"]);
+        if launch.make_key {
+            run(&["keys", "show"]);
+        }
         let host_key = devvm::ensure_built(&devvm::default_cache_dir())
             .unwrap()
             .host_key;
 
         let (driver_port, native_port) = (free_port(), free_port());
-        let driver = Command::new("tauri-driver")
+        let mut driver = Command::new("tauri-driver");
+        driver.envs(launch.env.iter().map(|(k, v)| (k, v)));
+        let driver = driver
             .args([
                 "--port",
                 &driver_port.to_string(),
@@ -128,7 +166,7 @@ impl Harness {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": app, "args": ["--show-settings"] }),
+            serde_json::json!({ "application": app, "args": launch.args }),
         );
         let client = ClientBuilder::native()
             .capabilities(caps)
@@ -148,9 +186,10 @@ impl Harness {
             client_key,
             host_key,
             shots,
+            _one_app: one_app,
         };
         until(Duration::from_secs(20), || async {
-            !harness.text("#state").await.is_empty()
+            !harness.text(launch.loaded).await.is_empty()
         })
         .await;
         harness
@@ -242,9 +281,41 @@ impl Harness {
         element.send_keys(text).await.unwrap();
     }
 
-    pub async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    /// The window as X shows it (ImageMagick's `import`; the window sits at
+    /// the screen's origin under Xvfb with no window manager). Not
+    /// WebKitWebDriver's own screenshot: with GDK's GL probe skipped, as the
+    /// app ships on Linux (`src-tauri/src/main.rs`), WebKit draws without
+    /// acceleration and its snapshot of some pages never answers. The page
+    /// is let paint twice first, then captured until two captures agree.
+    pub async fn x_screenshot(&self, name: &str) {
+        self.client
+            .execute_async(
+                "const done = arguments[0]; \
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let path = self.shots.join(format!("{name}.png"));
+        let capture = || {
+            let status = Command::new("import")
+                .args(["-window", "root", "-crop", "760x600+0+0", "+repage"])
+                .arg(format!("PNG32:{}", path.display()))
+                .status()
+                .expect("ImageMagick's import (scripts/setup.sh installs it)");
+            assert!(status.success(), "import failed for {name}");
+            std::fs::read(&path).unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = capture();
+        loop {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let now = capture();
+            if now == last || Instant::now() > deadline {
+                break;
+            }
+            last = now;
+        }
     }
 
     pub fn save_text(&self, name: &str, text: &str) {

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod first_run;
 mod harness;
 mod tray;
 
@@ -52,7 +53,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
             .click()
             .await
             .unwrap();
-        h.screenshot(section).await;
+        h.x_screenshot(section).await;
     }
     c.find(Locator::Css("#nav-resources"))
         .await
@@ -66,7 +67,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
         h.text("#plan").await.contains("Memory: 1 GiB → 1.5 GiB")
     })
     .await;
-    h.screenshot("resources-apply").await;
+    h.x_screenshot("resources-apply").await;
     let plan = h.text("#plan").await;
     assert!(
         plan.contains(&format!("SSH port: {} → {}", h.port1, h.port2)),
@@ -124,7 +125,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
         !h.text("#key-error").await.is_empty()
     })
     .await;
-    h.screenshot("keys-refused").await;
+    h.x_screenshot("keys-refused").await;
     let after = std::fs::read_to_string(h.root().join("settings.toml")).unwrap();
     assert_eq!(before, after, "a refused key saves nothing");
 
@@ -145,7 +146,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
         !h.text("#doctor-checks").await.is_empty()
     })
     .await;
-    h.screenshot("advanced-doctor").await;
+    h.x_screenshot("advanced-doctor").await;
 
     // Tray: Stop → Stopped, and the builder is down.
     assert!(tray.click("Stop"));

@@ -49,9 +49,9 @@ export class FormModel {
   }
 
   async validate() {
-    if (!this.form) return;
+    if (!this.form || !this.view) return;
     const form = this.form;
-    this.plan = await api.planSettings(form);
+    this.plan = await api.planSettings(form, this.view.form);
     if (form === this.form) this.emit();
   }
 
@@ -78,11 +78,11 @@ export function applyBar(model: FormModel): HTMLElement {
       id: "apply",
       disabled: true,
       onclick: async () => {
-        if (!model.form) return;
+        if (!model.form || !model.view) return;
         button.setAttribute("disabled", "");
         error.textContent = "";
         try {
-          await api.applySettings(model.form, (p) => (progress.textContent = p.done ? "Applied." : `${p.step}…`));
+          await api.applySettings(model.form, model.view.form, (p) => (progress.textContent = p.done ? "Applied." : `${p.step}…`));
           await model.load();
         } catch (err) {
           const e = asUiError(err);
