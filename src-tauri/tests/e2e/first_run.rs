@@ -3,16 +3,41 @@
 //! check) with its fix and "Try Again"; then the whole run — key, dev VM,
 //! the wiring through the osascript double, the service, Ready and the
 //! test build — to "Your Mac can now build Linux packages". Then the tray's
-//! "Run Test Build". Screenshots of each screen for the README.
+//! "Run Test Build"; a derivation that fails on the builder, built by the
+//! host's Nix, makes exactly one notification naming it; uninstall leaves
+//! the sysroot's /etc as it was. Screenshots of each screen for the README.
 //!
 //! Doubles: `tests/doubles/osascript` for the admin prompt (it runs the
 //! root step; the tests run as root); a sysroot folder for /etc
 //! (`BUILDERBAR_SYSROOT`), so nothing of this machine is touched.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Harness, Launch, until};
+use builderbar::nix::test_build::{HostNix, TestBuildError};
+use builderbar::nix::test_build_host::sysroot_env;
+
+use crate::harness::{Harness, Launch, build_dir, until};
+use crate::notifications::NotificationServer;
+
+/// Every file under `dir` and its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(current) = todo.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
 
 fn osascript_double() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/doubles/osascript")
@@ -27,12 +52,18 @@ async fn the_first_run_window_sets_the_builder_up() {
         .unwrap();
     std::fs::create_dir_all(sysroot.path().join("etc/nix")).unwrap();
     std::fs::write(sysroot.path().join("etc/nix/nix.conf"), "max-jobs = auto\n").unwrap();
+    let etc_before = snapshot(&sysroot.path().join("etc"));
+    let notifications = NotificationServer::start().await;
+    // The app's build watcher reads the host's Nix logs: the sysroot's.
+    let mut env: Vec<(String, PathBuf)> = sysroot_env(sysroot.path())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), PathBuf::from(v)))
+        .collect();
+    env.push(("BUILDERBAR_SYSROOT".into(), sysroot.path().to_path_buf()));
+    env.push(("BUILDERBAR_OSASCRIPT".into(), osascript_double()));
     let h = Harness::launch(Launch {
         args: Vec::new(),
-        env: vec![
-            ("BUILDERBAR_SYSROOT".into(), sysroot.path().to_path_buf()),
-            ("BUILDERBAR_OSASCRIPT".into(), osascript_double()),
-        ],
+        env,
         make_key: false,
         loaded: "#setup-continue",
     })
@@ -120,5 +151,43 @@ async fn the_first_run_window_sets_the_builder_up() {
     })
     .await;
     h.save_text("tray-menu-test-build.txt", &tray.labels().join("\n"));
+
+    // A derivation that only the builder may build, and that fails there:
+    // one notification naming it, from the host's log folder.
+    let host = HostNix::for_sysroot(Some(sysroot.path())).unwrap();
+    let failed = host.build_on_builder(
+        builderbar::settings::host::linux_twin(),
+        "builderbar-e2e-fail",
+        "echo 'error: this build fails on purpose' >&2; exit 1",
+        Duration::from_secs(300),
+    );
+    assert!(
+        matches!(failed, Err(TestBuildError::BuildFailed { .. })),
+        "{failed:?}"
+    );
+    until(Duration::from_secs(60), || async {
+        !notifications.shown("builderbar-e2e-fail").is_empty()
+    })
+    .await;
+
+    // Uninstall: the sysroot's /etc exactly as before setup.
+    let uninstall = Command::new(build_dir().join("builderbar"))
+        .args(["uninstall", "--sysroot"])
+        .arg(sysroot.path())
+        .env("BUILDERBAR_HOME", h.root())
+        .env("BUILDERBAR_OSASCRIPT", osascript_double())
+        .output()
+        .unwrap();
+    assert!(
+        uninstall.status.success(),
+        "{}",
+        String::from_utf8_lossy(&uninstall.stderr)
+    );
+    assert_eq!(snapshot(&sysroot.path().join("etc")), etc_before);
+    // Exactly one, seen again after the watcher's settle time has long passed.
+    let shown = notifications.shown("builderbar-e2e-fail");
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    let body = shown[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("fails on purpose"), "{body}");
     h.finish().await;
 }

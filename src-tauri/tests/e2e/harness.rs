@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 }
 
 /// target/debug, from this test's own path (target/debug/deps/e2e-…).
-fn build_dir() -> PathBuf {
+pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
@@ -337,6 +337,11 @@ impl Harness {
             .arg(self.driver.id().to_string())
             .status();
         let _ = self.driver.wait();
+        // A test that failed may leave the app behind its driver; the next
+        // test's app would hand itself over to it (single instance).
+        if self.app_alive() {
+            let _ = Command::new("kill").arg(self.app_pid.to_string()).status();
+        }
     }
 }
 

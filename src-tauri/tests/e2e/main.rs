@@ -8,6 +8,7 @@
 
 mod first_run;
 mod harness;
+mod notifications;
 mod tray;
 
 use std::time::Duration;
