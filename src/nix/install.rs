@@ -12,7 +12,7 @@ use crate::nix::expr::RunnerInputs;
 use crate::nix::plan::{self, DaemonKind, Layout, Plan, WiringInputs};
 use crate::nix::{NixError, detect, runner_build};
 use crate::paths::Paths;
-use crate::service::{Service, ServiceError, installed_binary};
+use crate::service::{Service, ServiceError};
 use crate::settings::{SettingsError, SettingsStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -169,10 +169,8 @@ fn sysroot(dir: Option<&Path>) -> Result<PathBuf, InstallError> {
 /// The installed binary (the one launchd runs) when there is one, else this
 /// one: what the administrator step runs as root.
 fn binary(paths: &Paths) -> Result<PathBuf, InstallError> {
-    let installed = installed_binary(paths);
-    if installed.is_file() {
-        Ok(installed)
-    } else {
-        std::env::current_exe().map_err(InstallError::Binary)
-    }
+    // The root side runs `<binary> nix apply-plan`: it must be the CLI. From
+    // the app, the running program is the app (which has no such verb), so
+    // the service's copy of the CLI is made first when it is missing.
+    Ok(crate::service::install_binary(paths)?)
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub use detached::DetachedService;
 pub use install::installed_binary;
+pub(crate) use install::refresh as install_binary;
 pub use launchd_agent::LaunchdService;
 
 use crate::paths::Paths;

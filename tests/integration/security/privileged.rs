@@ -171,7 +171,11 @@ fn the_privileged_step_is_a_constant_script_and_settings_travel_as_data() {
     let script: Vec<&str> = APPLESCRIPT.iter().flat_map(|line| ["-e", line]).collect();
     assert_eq!(args[..6], script[..], "the script is the constant");
     assert_eq!(args.len(), 8, "{args:?}");
-    assert_eq!(args[6], BIN);
+    // The CLI's copy the service runs (never the app, which has no
+    // `nix apply-plan`), made from this build.
+    let copy = home.join("bin/builderbar");
+    assert_eq!(args[6], copy.to_str().unwrap());
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(BIN).unwrap());
     assert!(
         args[7].starts_with(&format!("{}/state/nix-job-", home.display())),
         "{}",
