@@ -3,90 +3,19 @@
 //! the detached Linux backend — the supervisor and the dev VM for real.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::support::home::{BIN, Home};
+use crate::support::home::Home;
+use crate::support::services::{Launchd, launchctl_double, wait_ssh};
 use crate::support::vm::Slot;
 use crate::support::wait;
-
-/// The double, built from the launchd crate of this workspace.
-fn launchctl_double() -> PathBuf {
-    let path = PathBuf::from(BIN).with_file_name("launchctl-double");
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "launchd", "--bin", "launchctl-double"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    path
-}
-
-struct Launchd<'h> {
-    home: &'h Home,
-    state: PathBuf,
-    _slot: Slot,
-}
-
-impl<'h> Launchd<'h> {
-    fn new(home: &'h Home) -> Launchd<'h> {
-        let state = home.root().join("launchd-double");
-        std::fs::create_dir_all(home.root().join("user-home")).unwrap();
-        Launchd {
-            home,
-            state,
-            _slot: Slot::take(),
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        let wait4path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/wait4path");
-        self.home
-            .command()
-            .args(args)
-            .env("BUILDERBAR_LAUNCHCTL", launchctl_double())
-            .env("LAUNCHCTL_DOUBLE_STATE", &self.state)
-            .env("BUILDERBAR_WAIT4PATH", wait4path)
-            .env("HOME", self.home.root().join("user-home"))
-            .output()
-            .unwrap()
-    }
-
-    fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&self.cli_ok(&["status", "--json"])).unwrap()
-    }
-
-    fn wait_ssh(&self, timeout: Duration) {
-        let ok = wait::until(timeout, Duration::from_millis(250), || {
-            self.home.ssh("true").status.success().then_some(())
-        });
-        assert!(ok.is_some(), "SSH did not answer:\n{}", self.home.log());
-    }
-}
-
-impl Drop for Launchd<'_> {
-    fn drop(&mut self) {
-        let _ = self.cli(&["stop"]);
-    }
-}
 
 #[test]
 fn launchd_starts_the_vm_and_a_stop_keeps_it_stopped() {
     let home = Home::new();
     let launchd = Launchd::new(&home);
     launchd.cli_ok(&["start"]);
-    launchd.wait_ssh(Duration::from_secs(120));
+    wait_ssh(launchd.home, Duration::from_secs(120));
     let status = launchd.status();
     assert_eq!(status["state"], "running");
     assert_eq!(status["service"]["manager"], "launchd");
@@ -122,7 +51,7 @@ fn launchd_restarts_the_vm_after_qemu_is_killed() {
     let home = Home::new();
     let launchd = Launchd::new(&home);
     launchd.cli_ok(&["start"]);
-    launchd.wait_ssh(Duration::from_secs(120));
+    wait_ssh(launchd.home, Duration::from_secs(120));
     let first = home.status_file()["pid"].as_u64().unwrap() as i32;
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(first).unwrap(),
@@ -137,7 +66,7 @@ fn launchd_restarts_the_vm_after_qemu_is_killed() {
         (status["state"] == "running" && status["pid"].as_u64() != Some(first as u64)).then_some(())
     });
     assert!(restarted.is_some(), "restarted:\n{}", home.log());
-    launchd.wait_ssh(Duration::from_secs(120));
+    wait_ssh(launchd.home, Duration::from_secs(120));
     let status = launchd.status();
     assert_eq!(status["service"]["runs"], 2);
     assert_eq!(home.status_file()["last_exit"]["kind"], "vm-died");
