@@ -7,7 +7,7 @@ Needs a desktop session and a Secret Service:
 
     scripts/with-secret-service.sh xvfb-run -a scripts/bench-idle-app.py [SECONDS]
 """
-import os, statistics, subprocess, sys, tempfile, time
+import statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import benchlib
@@ -15,7 +15,6 @@ import benchlib
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 SETTLE = 10
 TITLE = "The idle app"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def tree(pid):
@@ -28,17 +27,6 @@ def tree(pid):
         if children.exists():
             todo += [int(c) for c in children.read_text().split()]
     return pids
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / TICK
 
 
 def status_kib(pids, key):
@@ -62,14 +50,14 @@ def measure(app_binary, env):
         if app.poll() is not None:
             raise SystemExit(f"the app exited with {app.returncode}")
         pids = tree(app.pid)
-        cpu_before, start = cpu_seconds(pids), time.monotonic()
+        cpu_before, start = benchlib.cpu_seconds(pids), time.monotonic()
         rss, anon = [], []
         while time.monotonic() - start < SECONDS:
             pids = tree(app.pid)
             rss.append(status_kib(pids, "VmRSS") / 1024)
             anon.append(status_kib(pids, "RssAnon") / 1024)
             time.sleep(1)
-        cpu = (cpu_seconds(tree(app.pid)) - cpu_before) / (time.monotonic() - start) * 100
+        cpu = (benchlib.cpu_seconds(tree(app.pid)) - cpu_before) / (time.monotonic() - start) * 100
         return cpu, max(rss), statistics.median(rss), max(anon), len(pids)
     finally:
         app.terminate()

@@ -14,12 +14,6 @@ import benchlib
 
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 TITLE = "Health probing per minute"
-TICK = 100  # clock ticks per second on Linux
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def started_monitor(ours):
@@ -35,9 +29,9 @@ def started_monitor(ours):
 def cpu_per_minute(ours):
     monitor = started_monitor(ours)
     try:
-        before, start = cpu_seconds(monitor.pid), time.monotonic()
+        before, start = benchlib.cpu_seconds([monitor.pid]), time.monotonic()
         time.sleep(SECONDS)
-        used = cpu_seconds(monitor.pid) - before
+        used = benchlib.cpu_seconds([monitor.pid]) - before
         return used * 60 / (time.monotonic() - start)
     finally:
         monitor.terminate()

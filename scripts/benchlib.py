@@ -57,6 +57,18 @@ def ssh_true(identity, known_hosts, port):
             "-i", str(identity), "-p", str(port), "builder@127.0.0.1", "true"]
 
 
+def cpu_seconds(pids):
+    """User and system CPU time of these processes so far, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(condition, timeout, what, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
