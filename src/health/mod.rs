@@ -1,8 +1,10 @@
 //! Health: what the builder really is (observed, not assumed), published as
 //! it changes. `state` is the pure rule, `probe` the SSH check with the
-//! pinned host key over a reused session, `monitor` the task that watches
+//! pinned host key over a reused session (`greeting`: reaching sshd as soon
+//! as the guest listens), `monitor` the task that watches
 //! the supervisor's status file and polls SSH with backoff.
 
+mod greeting;
 pub mod monitor;
 pub mod observe;
 pub mod probe;

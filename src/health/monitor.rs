@@ -7,8 +7,8 @@
 //! `notify` crate), so a VM that dies is seen as soon as the supervisor
 //! writes it down. A killed supervisor writes nothing, so the processes the
 //! file names are checked every second (one `kill(pid, 0)` each, no I/O).
-//! SSH is polled over one reused session with backoff: every second while
-//! the VM boots, every 10 s when Ready, every 60 s after a host key
+//! SSH is polled over one reused session with backoff: while the VM boots,
+//! as the probe's connection attempts allow (`greeting`), then every 10 s when Ready, every 60 s after a host key
 //! mismatch; nothing at all while the VM is stopped.
 
 use std::path::PathBuf;
@@ -28,9 +28,10 @@ use crate::vm::status::{self, StatusFile};
 /// How often each source is looked at.
 #[derive(Debug, Clone)]
 pub struct Intervals {
-    /// SSH while the VM boots and has not answered yet: short, because the
-    /// time from SSH up to Ready is added to every start. A refused connect
-    /// to the loopback costs next to nothing.
+    /// Between probes while the VM boots and SSH has not answered yet:
+    /// short, because the time from SSH up to Ready is added to every start.
+    /// The probe paces its own connection attempts (`greeting`) and keeps
+    /// them between probes; this only bounds how late it hears of one.
     pub booting: Duration,
     /// SSH after it answered once but the builder is not usable (degraded).
     pub starting: Duration,
@@ -49,7 +50,7 @@ pub struct Intervals {
 impl Default for Intervals {
     fn default() -> Self {
         Intervals {
-            booting: Duration::from_millis(200),
+            booting: Duration::from_millis(50),
             starting: Duration::from_secs(1),
             ready: Duration::from_secs(10),
             mismatch: Duration::from_secs(60),
@@ -171,6 +172,58 @@ fn running_for(file: Option<&StatusFile>) -> Option<Duration> {
     ))
 }
 
+/// Takes one probe's outcome into the view; returns when to probe next.
+async fn note(
+    outcome: ProbeOutcome,
+    view: &mut ProbeView,
+    disk: &mut Option<u8>,
+    probe: &mut Probe,
+    intervals: &Intervals,
+) -> Duration {
+    let (result, wait) = match outcome {
+        ProbeOutcome::Answered {
+            store_ok,
+            store_detail,
+            disk_used_percent,
+        } => {
+            view.answered_this_run = true;
+            view.failures_in_a_row = 0;
+            *disk = disk_used_percent;
+            let wait = if store_ok {
+                intervals.ready
+            } else {
+                intervals.starting
+            };
+            (
+                ProbeResult::Answered {
+                    store_ok,
+                    store_detail,
+                },
+                wait,
+            )
+        }
+        ProbeOutcome::HostKeyMismatch { presented } => {
+            probe.disconnect().await;
+            *disk = None;
+            (
+                ProbeResult::HostKeyMismatch { presented },
+                intervals.mismatch,
+            )
+        }
+        ProbeOutcome::Unreachable(why) => {
+            view.failures_in_a_row = view.failures_in_a_row.saturating_add(1);
+            let wait = if view.answered_this_run {
+                intervals.starting
+            } else {
+                intervals.booting
+            };
+            (ProbeResult::Unreachable(why), wait)
+        }
+    };
+    view.last = Some(result);
+    wait
+}
+
 async fn run(
     config: MonitorConfig,
     tx: watch::Sender<Health>,
@@ -194,56 +247,32 @@ async fn run(
                 run_started = started;
                 view = ProbeView::default();
                 next_probe = Instant::now();
-            }
-            if Instant::now() >= next_probe {
-                let outcome = probe.probe().await;
-                let (result, wait) = match outcome {
-                    ProbeOutcome::Answered {
-                        store_ok,
-                        store_detail,
-                        disk_used_percent,
-                    } => {
-                        view.answered_this_run = true;
-                        view.failures_in_a_row = 0;
-                        disk = disk_used_percent;
-                        let wait = if store_ok {
-                            intervals.ready
-                        } else {
-                            intervals.starting
-                        };
-                        (
-                            ProbeResult::Answered {
-                                store_ok,
-                                store_detail,
-                            },
-                            wait,
-                        )
-                    }
-                    ProbeOutcome::HostKeyMismatch { presented } => {
-                        probe.disconnect().await;
-                        disk = None;
-                        (
-                            ProbeResult::HostKeyMismatch { presented },
-                            intervals.mismatch,
-                        )
-                    }
-                    ProbeOutcome::Unreachable(why) => {
-                        view.failures_in_a_row = view.failures_in_a_row.saturating_add(1);
-                        let wait = if view.answered_this_run {
-                            intervals.starting
-                        } else {
-                            intervals.booting
-                        };
-                        (ProbeResult::Unreachable(why), wait)
-                    }
-                };
-                view.last = Some(result);
-                next_probe = Instant::now() + wait;
-            }
-        } else {
-            if probe.connected() {
+                // Connection attempts made during an earlier run mean nothing now.
                 probe.disconnect().await;
             }
+            if Instant::now() >= next_probe {
+                // A change of the status file (the VM stopping, say) is
+                // looked at at once, not after the probe, which may wait a
+                // second for sshd (its attempts are kept for the next one).
+                let outcome = tokio::select! {
+                    outcome = probe.probe() => Some(outcome),
+                    got = woken.recv() => {
+                        if got.is_none() {
+                            break;
+                        }
+                        while woken.try_recv().is_ok() {}
+                        None
+                    }
+                    _ = tx.closed() => break,
+                };
+                if let Some(outcome) = outcome {
+                    let wait = note(outcome, &mut view, &mut disk, &mut probe, intervals).await;
+                    next_probe = Instant::now() + wait;
+                }
+            }
+        } else {
+            // The session and any attempts still waiting for sshd.
+            probe.disconnect().await;
             run_started = None;
             view = ProbeView::default();
             disk = None;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use russh::client;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
+use super::greeting::Greeter;
+
 /// How the probe asks whether the store answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreCheck {
@@ -149,29 +151,31 @@ impl client::Handler for Pinned {
     }
 }
 
+/// A probe waits at most this long for sshd's greeting, so that the monitor
+/// looks at the VM's processes in between; the attempts carry on meanwhile.
+const GREETING_BUDGET: Duration = Duration::from_secs(1);
+
 /// The probe: owns the session between ticks and reconnects when it broke.
 pub struct Probe {
     config: ProbeConfig,
     session: Option<client::Handle<Pinned>>,
-    /// How long to wait for sshd's greeting once TCP is up (see `greeted`).
-    greeting_timeout: Duration,
+    /// Connection attempts not yet greeted by sshd (see `greeting`).
+    greeter: Greeter,
 }
-
-/// While the guest boots, QEMU's forward accepts a connection that nobody
-/// answers; a short wait for the greeting lets the next attempt come soon.
-const FIRST_GREETING_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Probe {
     pub fn new(config: ProbeConfig) -> Probe {
         Probe {
+            greeter: Greeter::new(config.port, config.timeout),
             config,
             session: None,
-            greeting_timeout: FIRST_GREETING_TIMEOUT,
         }
     }
 
-    /// Drops the session (the VM stopped).
+    /// Drops the session and every connection attempt (the VM stopped, or
+    /// a new run began).
     pub async fn disconnect(&mut self) {
+        self.greeter.reset();
         if let Some(session) = self.session.take() {
             let _ = session
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -184,7 +188,8 @@ impl Probe {
         self.session.as_ref().is_some_and(|s| !s.is_closed())
     }
 
-    /// Probes once, connecting first if there is no live session.
+    /// Probes once, connecting first if there is no live session. Cancel-safe
+    /// while it waits for sshd's greeting (the attempts are kept).
     pub async fn probe(&mut self) -> ProbeOutcome {
         if !self.connected() {
             self.session = None;
@@ -197,11 +202,15 @@ impl Probe {
             return ProbeOutcome::Unreachable("no session".into());
         };
         let command = format!(
-            "df -P /nix/store 2>/dev/null | tail -n 1; if {}; then echo store-ok; else echo store-failed; fi",
+            "df -P /nix/store 2>/dev/null; if {}; then echo store-ok; else echo store-failed; fi",
             self.config.store_check.shell()
         );
+        let began = std::time::Instant::now();
         match tokio::time::timeout(self.config.timeout, exec(session, &command)).await {
-            Ok(Ok((0, output))) => parse_output(&output),
+            Ok(Ok((0, output))) => {
+                tracing::debug!(took = ?began.elapsed(), "health check answered");
+                parse_output(&output)
+            }
             Ok(Ok((code, output))) => {
                 self.session = None;
                 ProbeOutcome::Unreachable(format!(
@@ -223,47 +232,15 @@ impl Probe {
         }
     }
 
-    /// A TCP connection on which sshd has started talking. Without this
-    /// step a connection made while the guest booted waited the whole
-    /// timeout (5 s) for a greeting that never came. The wait doubles after
-    /// each silent try (a slow guest still gets in) and resets on success.
-    async fn greeted(&mut self) -> Result<tokio::net::TcpStream, ProbeOutcome> {
-        let addr = ("127.0.0.1", self.config.port);
-        let stream =
-            match tokio::time::timeout(self.config.timeout, tokio::net::TcpStream::connect(addr))
-                .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => return Err(ProbeOutcome::Unreachable(format!("SSH: {err}"))),
-                Err(_) => {
-                    return Err(ProbeOutcome::Unreachable(format!(
-                        "SSH did not accept a connection within {:?}",
-                        self.config.timeout
-                    )));
-                }
-            };
-        let mut first = [0u8; 1];
-        match tokio::time::timeout(self.greeting_timeout, stream.peek(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => {
-                self.greeting_timeout = FIRST_GREETING_TIMEOUT;
-                Ok(stream)
-            }
-            Ok(Ok(_)) => Err(ProbeOutcome::Unreachable(
-                "SSH closed the connection before greeting (the builder is still booting)".into(),
-            )),
-            Ok(Err(err)) => Err(ProbeOutcome::Unreachable(format!("SSH: {err}"))),
-            Err(_) => {
-                let waited = self.greeting_timeout;
-                self.greeting_timeout = (waited * 2).min(self.config.timeout);
-                Err(ProbeOutcome::Unreachable(format!(
-                    "SSH did not greet within {waited:?} (the builder is still booting)"
-                )))
-            }
-        }
-    }
-
     async fn connect(&mut self) -> Result<client::Handle<Pinned>, ProbeOutcome> {
-        let stream = self.greeted().await?;
+        let in_flight = self.greeter.in_flight();
+        let stream = self
+            .greeter
+            .greeted(GREETING_BUDGET)
+            .await
+            .map_err(|why| ProbeOutcome::Unreachable(why.to_string()))?;
+        let greeted = std::time::Instant::now();
+        tracing::debug!(in_flight, "sshd greeted");
         let mismatch = Arc::new(Mutex::new(None));
         let handler = Pinned {
             pinned: self.config.host_key.clone(),
@@ -302,7 +279,10 @@ impl Probe {
         )
         .await;
         match auth {
-            Ok(Ok(result)) if result.success() => Ok(session),
+            Ok(Ok(result)) if result.success() => {
+                tracing::debug!(took = ?greeted.elapsed(), "logged in");
+                Ok(session)
+            }
             Ok(Ok(_)) => Err(ProbeOutcome::Unreachable(format!(
                 "the builder refused the builder key for user {}",
                 self.config.user
@@ -336,8 +316,8 @@ async fn exec(
     ))
 }
 
-/// Reads the probe command's output: a `df -P` line, then `store-ok` or
-/// `store-failed`.
+/// Reads the probe command's output: `df -P` (its header, then the line of
+/// the store's filesystem), then `store-ok` or `store-failed`.
 pub fn parse_output(output: &str) -> ProbeOutcome {
     let mut disk = None;
     let mut store_ok = false;
@@ -373,7 +353,7 @@ mod tests {
 
     #[test]
     fn reads_df_and_store_lines() {
-        let out = "/dev/vda 2031440 1200000 800000 60% /\nstore-ok\n";
+        let out = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 2031440 1200000 800000 60% /\nstore-ok\n";
         assert_eq!(
             parse_output(out),
             ProbeOutcome::Answered {
