@@ -17,7 +17,9 @@ pub fn run(action: Action) -> Result<()> {
     match action {
         Action::Start => {
             actions::start(&paths)?;
-            println!("Starting the builder. `builderbar status` shows when it runs.");
+            println!(
+                "The builder is starting; `builderbar status --watch` tells when it is Ready."
+            );
         }
         Action::Stop => {
             actions::stop(&paths)?;
@@ -25,7 +27,7 @@ pub fn run(action: Action) -> Result<()> {
         }
         Action::Restart => {
             actions::restart(&paths)?;
-            println!("Restarting the builder.");
+            println!("The builder restarted; `builderbar status --watch` tells when it is Ready.");
         }
     }
     Ok(())

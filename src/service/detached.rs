@@ -25,6 +25,10 @@ impl DetachedService {
         }
     }
 
+    pub(super) fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     pub fn install(&self) -> Result<(), ServiceError> {
         install::refresh(&self.paths).map(drop)
     }

@@ -29,6 +29,10 @@ impl LaunchdService {
         }
     }
 
+    pub(super) fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     /// Writes the job (and the binary it runs) without loading it.
     pub fn install(&self) -> Result<(), ServiceError> {
         let binary = install::refresh(&self.paths)?;

@@ -8,6 +8,7 @@
 
 mod detached;
 mod install;
+mod launch;
 mod launchd_agent;
 
 use std::path::PathBuf;
@@ -20,7 +21,10 @@ pub use install::installed_binary;
 pub(crate) use install::refresh as install_binary;
 pub use launchd_agent::LaunchdService;
 
+use time::OffsetDateTime;
+
 use crate::paths::Paths;
+use crate::vm::VmState;
 use crate::vm::status::{self, StatusReport};
 
 /// Names a `launchctl` to use instead of the system's (tests run the double).
@@ -49,6 +53,9 @@ pub enum ServiceError {
     StopTimeout(Duration),
     #[error("the builder's supervisor could not start: {0}; see `builderbar logs`")]
     Start(String),
+    /// The supervisor's own reason, which says what to do.
+    #[error("the builder could not start: {0}")]
+    NotStarted(String),
 }
 
 impl ServiceError {
@@ -125,11 +132,24 @@ impl Service {
         }
     }
 
+    /// Starts the VM and returns once it runs (the guest boots on), or
+    /// with the supervisor's reason when it could not start. A VM already
+    /// running is left as it is.
     pub fn start(&self) -> Result<(), ServiceError> {
+        let status_file = self.status_file();
+        let was_running = matches!(
+            status::report(&status_file).state,
+            VmState::Starting | VmState::Running | VmState::Stopping
+        );
+        let since = OffsetDateTime::now_utc();
         match self {
-            Service::Launchd(s) => s.start(),
-            Service::Detached(s) => s.start(),
+            Service::Launchd(s) => s.start()?,
+            Service::Detached(s) => s.start()?,
         }
+        if was_running {
+            return Ok(());
+        }
+        launch::wait(&status_file, since, launch::LAUNCH_WAIT)
     }
 
     pub fn stop(&self) -> Result<(), ServiceError> {
@@ -139,11 +159,22 @@ impl Service {
         }
     }
 
+    /// A clean stop and a start, returning as [`Service::start`] does.
     pub fn restart(&self) -> Result<(), ServiceError> {
+        let since = OffsetDateTime::now_utc();
         match self {
-            Service::Launchd(s) => s.restart(),
-            Service::Detached(s) => s.restart(),
+            Service::Launchd(s) => s.restart()?,
+            Service::Detached(s) => s.restart()?,
         }
+        launch::wait(&self.status_file(), since, launch::LAUNCH_WAIT)
+    }
+
+    fn status_file(&self) -> PathBuf {
+        let paths = match self {
+            Service::Launchd(s) => s.paths(),
+            Service::Detached(s) => s.paths(),
+        };
+        crate::vm::config::vm_paths(paths).status_file
     }
 
     pub fn info(&self) -> Result<ServiceInfo, ServiceError> {

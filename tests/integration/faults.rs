@@ -105,7 +105,8 @@ fn the_app_killed_with_sigkill_loses_nothing() {
 
 /// The port is free when it is chosen (Apply checks), then another program
 /// takes it before the builder starts. The supervisor refuses before boot;
-/// the status names the port, the program holding it and the way out.
+/// `start` fails with its reason, and the status names the port, the
+/// program holding it and the way out.
 #[test]
 fn a_port_taken_between_apply_and_start_is_reported_naming_the_holder() {
     let home = Home::new();
@@ -117,7 +118,14 @@ fn a_port_taken_between_apply_and_start_is_reported_naming_the_holder() {
     home.set("port", &port.to_string());
     let squatter = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let _service = Detached::new(&home);
-    home.cli_ok(&["start"]);
+    let start = home.cli(&["start"]);
+    assert!(!start.status.success(), "start succeeded");
+    let said = crate::support::ssh::stderr(&start);
+    assert!(
+        said.contains(&format!("port {port} is already in use"))
+            && said.contains("choose another SSH port"),
+        "{said}"
+    );
 
     let failed = wait_status(&home, Duration::from_secs(30), |s| s["state"] == "failed");
     assert_eq!(failed["last_exit"]["kind"], "port-taken", "{failed}");

@@ -97,10 +97,13 @@ fn a_runner_that_fails_at_once_is_throttled_and_reported_as_a_crash_loop() {
         .env("HOME", home.root().join("user-home"))
         .output()
         .unwrap();
+    // `start` tells at once that the VM could not start, with the
+    // supervisor's reason; launchd goes on retrying it all the same.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "start succeeded: {said}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        said.contains("the builder could not start") && said.contains("QEMU exited with code 1"),
+        "{said}"
     );
 
     let looping = wait::until(Duration::from_secs(60), Duration::from_millis(500), || {
