@@ -181,6 +181,7 @@ impl Greeter {
     }
 
     /// Attempts in flight now.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.attempts.len()
     }

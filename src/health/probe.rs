@@ -233,14 +233,13 @@ impl Probe {
     }
 
     async fn connect(&mut self) -> Result<client::Handle<Pinned>, ProbeOutcome> {
-        let in_flight = self.greeter.in_flight();
         let stream = self
             .greeter
             .greeted(GREETING_BUDGET)
             .await
             .map_err(|why| ProbeOutcome::Unreachable(why.to_string()))?;
         let greeted = std::time::Instant::now();
-        tracing::debug!(in_flight, "sshd greeted");
+        tracing::debug!("sshd greeted");
         let mismatch = Arc::new(Mutex::new(None));
         let handler = Pinned {
             pinned: self.config.host_key.clone(),
