@@ -121,7 +121,7 @@ impl Schedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotYet {
     /// Nothing listens on the port on the host (QEMU is not running).
-    Refused(String),
+    NoListener(String),
     /// The guest refused the connection: its network is up, sshd is not.
     NotListening,
     /// Nothing answered in the time given.
@@ -131,7 +131,7 @@ pub enum NotYet {
 impl std::fmt::Display for NotYet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NotYet::Refused(err) => write!(f, "SSH: {err}"),
+            NotYet::NoListener(err) => write!(f, "SSH: {err}"),
             NotYet::NotListening => {
                 write!(f, "SSH is not listening yet (the builder is still booting)")
             }
@@ -225,7 +225,7 @@ impl Greeter {
         let addr = ("127.0.0.1", self.port);
         let stream = match tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return Err(NotYet::Refused(err.to_string())),
+            Ok(Err(err)) => return Err(NotYet::NoListener(err.to_string())),
             Err(_) => return Err(NotYet::Silent(self.timeout)),
         };
         let number = self.schedule.started(Instant::now());

@@ -194,7 +194,7 @@ async fn nothing_listening_on_the_host_is_said_at_once() {
     };
     let mut greeter = Greeter::new(port, TIMEOUT);
     match greeter.greeted(Duration::from_secs(60)).await {
-        Err(NotYet::Refused(_)) => {}
+        Err(NotYet::NoListener(_)) => {}
         other => panic!("{:?}", other.map(|_| "a stream")),
     }
 }

@@ -8,8 +8,9 @@
 //! writes it down. A killed supervisor writes nothing, so the processes the
 //! file names are checked every second (one `kill(pid, 0)` each, no I/O).
 //! SSH is polled over one reused session with backoff: while the VM boots,
-//! as the probe's connection attempts allow (`greeting`), then every 10 s when Ready, every 60 s after a host key
-//! mismatch; nothing at all while the VM is stopped.
+//! as often as the probe's connection attempts allow (`greeting`); every
+//! 10 s when Ready; every 60 s after a host key mismatch; nothing at all
+//! while the VM is stopped.
 
 use std::path::PathBuf;
 use std::time::Duration;

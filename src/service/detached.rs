@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{POWERDOWN_WAIT, ServiceError, ServiceInfo, install, stopped_marker};
+use super::{POWERDOWN_WAIT, ServiceError, ServiceInfo, install, stopped_marker, wait_until};
 use crate::paths::Paths;
 use crate::vm::status::{StatusFile, VmState, process_alive};
 
@@ -155,18 +155,5 @@ impl DetachedService {
         status
             .supervisor_pid
             .filter(|pid| running && crate::vm::status::supervisor_alive(&self.status_file(), *pid))
-    }
-}
-
-fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

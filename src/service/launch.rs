@@ -4,7 +4,7 @@
 //! reason instead of succeeding and leaving it to `status` to tell.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -17,7 +17,6 @@ use crate::vm::status::StatusFile;
 /// the dev VM, a disk being grown, launchd waiting for /nix/store), and
 /// the start is left to go on.
 pub const LAUNCH_WAIT: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(50);
 
 /// What the supervisor said about the run that began at or after `since`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,16 +53,12 @@ pub fn wait(
     since: OffsetDateTime,
     limit: Duration,
 ) -> Result<(), ServiceError> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match observed(status_file, since) {
-            Some(Launch::Failed(reason)) => return Err(ServiceError::NotStarted(reason)),
-            Some(Launch::Running | Launch::Ended) => return Ok(()),
-            None if Instant::now() >= deadline => {
-                tracing::info!("the supervisor is still preparing the VM");
-                return Ok(());
-            }
-            None => std::thread::sleep(POLL),
+    match super::wait_until(limit, || observed(status_file, since)) {
+        Some(Launch::Failed(reason)) => Err(ServiceError::NotStarted(reason)),
+        Some(Launch::Running | Launch::Ended) => Ok(()),
+        None => {
+            tracing::info!("the supervisor is still preparing the VM");
+            Ok(())
         }
     }
 }

@@ -195,6 +195,20 @@ impl Service {
     }
 }
 
+/// Checks every 50 ms until `check` has an answer or `timeout` is over.
+fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `<root>/stopped`: present while the user wants the builder stopped.
 fn stopped_marker(paths: &Paths) -> PathBuf {
     paths.state_dir().join("stopped-by-user")
