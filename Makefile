@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 31022
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup ui-deps ui run run-vm test lint bindings check-macos unit e2e bench
+.PHONY: setup ui-deps ui run run-vm test lint bindings check-macos check-scripts unit bundle e2e bench
 
 setup:
 	@scripts/setup.sh
@@ -39,7 +39,7 @@ run-vm: setup
 	$(CARGO) run --quiet -p builderbar -- dev-runner --port $(PORT) --boot
 
 ## Formatting, lints, generated types, the macOS type-check and every test.
-test: setup ui lint bindings check-macos unit e2e
+test: setup ui lint bindings check-macos check-scripts unit bundle e2e
 
 lint:
 	$(CARGO) fmt --all --check
@@ -53,6 +53,22 @@ bindings:
 
 check-macos:
 	@scripts/check-macos.sh
+
+## The scripts (shellcheck), the macOS workflow (actionlint), and the
+## runner-guest check against the stand-in nixpkgs trees (tests/doubles):
+## it must pass on the faithful one and fail on the one whose guest changes.
+check-scripts: setup ui-deps
+	shellcheck scripts/*.sh scripts/ci/*
+	node scripts/lint-workflows.mjs
+	$(CARGO) build --quiet -p builderbar
+	@scripts/check-standin-guest.sh $(TARGET_DIR)/debug/builderbar
+
+## The Linux package, built with the bundle configuration the Mac's app
+## uses (the CLI inside), unpacked and checked: the app finds its CLI with
+## no BUILDERBAR_BIN, and that CLI runs `builderbar status`.
+bundle: setup ui
+	scripts/bundle.sh --debug deb
+	scripts/check-bundle.sh debug
 
 ## Every Rust test, with a real Secret Service (gnome-keyring) on a private bus.
 unit:

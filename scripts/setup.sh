@@ -25,6 +25,7 @@ debian_packages=(
   libayatana-appindicator3-dev librsvg2-dev
   xvfb xauth webkit2gtk-driver x11-utils xdotool fonts-dejavu-core imagemagick
   clang            # the macOS type-check of crates that compile C or Objective-C
+  shellcheck       # the scripts, and actionlint's check of the workflows' run: blocks
 )
 
 # qemu-system-x86 comes from bookworm-backports: the machine already has

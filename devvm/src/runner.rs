@@ -103,10 +103,20 @@ if [ -z "${{KEYS:-}}" ] || [ ! -d "$KEYS" ]; then
   exit 1
 fi
 KEYS=$(readlink -f "$KEYS")
-keys_owner=$(stat -c %u "$KEYS")
+
+# As run-nixos-vm with useHostCerts: the host's CA bundle, shared into the
+# guest's /etc/ssl/certs.
+mkdir -p "$TMPDIR/certs"
+if [ -e "${{NIX_SSL_CERT_FILE:-}}" ]; then
+  cp -L "$NIX_SSL_CERT_FILE" "$TMPDIR/certs/ca-certificates.crt"
+else
+  echo "\$NIX_SSL_CERT_FILE should point to a valid file if virtualisation.useHostCerts is enabled."
+fi
 
 cd "$TMPDIR"
-# QEMU_OPTS is split into words on purpose, as run-nixos-vm does.
+# $KEYS is shared as nixpkgs shares it: 9p with QEMU's default mapped-xattr
+# model, so the guest sees the owner recorded in user.virtfs.uid, else the
+# host's. QEMU_OPTS is split into words on purpose, as run-nixos-vm does.
 # shellcheck disable=SC2086
 exec {qemu} \
   -name builder \
@@ -117,11 +127,12 @@ exec {qemu} \
   -serial stdio \
   -kernel {kernel} \
   -initrd {initrd} \
-  -append "console=ttyS0 panic=-1 quiet builderbar.uid=$keys_owner ${{QEMU_KERNEL_PARAMS:-}}" \
+  -append "console=ttyS0 panic=-1 quiet ${{QEMU_KERNEL_PARAMS:-}}" \
   -device virtio-rng-pci \
   -netdev "user,id=user.0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22${{QEMU_NET_OPTS:+,$QEMU_NET_OPTS}}" \
   -device virtio-net-pci,netdev=user.0 \
-  -virtfs "local,path=$(qemu_path "$KEYS"),security_model=none,mount_tag=keys,readonly=on" \
+  -virtfs "local,path=$(qemu_path "$KEYS"),security_model=mapped-xattr,mount_tag=keys" \
+  -virtfs "local,path=$(qemu_path "$TMPDIR/certs"),security_model=none,mount_tag=certs" \
   -drive "file=$(qemu_path "$NIX_DISK_IMAGE"),if=virtio,format=qcow2,cache=writeback,werror=report" \
   ${{QEMU_OPTS:-}} \
   "$@"

@@ -44,6 +44,10 @@ pub struct Job {
     /// `ProcessType`: the resource-limit class launchd applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_type: Option<ProcessType>,
+    /// `AssociatedBundleIdentifiers` (macOS 13+): the app that System
+    /// Settings › General › Login Items names for this job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associated_bundle_identifiers: Vec<String>,
     /// `StandardOutPath`: file the job's stdout is appended to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standard_out_path: Option<PathBuf>,
@@ -163,6 +167,7 @@ impl Job {
             throttle_interval: None,
             exit_time_out: None,
             process_type: None,
+            associated_bundle_identifiers: Vec::new(),
             standard_out_path: None,
             standard_error_path: None,
         }

@@ -22,6 +22,11 @@ pub use vm_job::{NIX_STORE, VmJobInputs, WAIT4PATH, launch_agent_plist_path, vm_
 /// The label of BuilderBar's VM job, in launchd's reverse-DNS style.
 pub const VM_JOB_LABEL: &str = "dev.builderbar.vm";
 
+/// The menu-bar app's bundle identifier (`identifier` in
+/// src-tauri/tauri.conf.json): macOS names the VM job after it in Login
+/// Items and attributes notifications to it.
+pub const APP_BUNDLE_ID: &str = "dev.builderbar.BuilderBar";
+
 /// The launchd domain a per-user agent lives in: `gui/<uid>`.
 pub fn gui_domain(uid: u32) -> String {
     format!("gui/{uid}")

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::VM_JOB_LABEL;
 use crate::job::{Job, JobError, KeepAlive, ProcessType};
+use crate::{APP_BUNDLE_ID, VM_JOB_LABEL};
 
 /// The fixed shell script of the VM job: wait for a path with the waiting
 /// program, then become the supervisor. It never contains a value from the
@@ -93,6 +93,8 @@ pub fn vm_job(inputs: &VmJobInputs) -> Result<Job, JobError> {
     job.exit_time_out = Some(exit_timeout_secs(inputs.power_down_wait));
     // Builds are work the user waits on: no background CPU/IO throttling.
     job.process_type = Some(ProcessType::Interactive);
+    // Login Items (macOS 13+) shows "BuilderBar", not a bare shell.
+    job.associated_bundle_identifiers = vec![APP_BUNDLE_ID.to_owned()];
     job.standard_out_path = Some(inputs.stdout_log.clone());
     job.standard_error_path = Some(inputs.stderr_log.clone());
     job.validate()?;

@@ -42,6 +42,18 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
 
 /// Runs the app until the user quits. Quitting never stops the builder.
 pub fn run() {
+    // What the packaged app would install the service from: lets a
+    // packaging check prove the bundle's wiring without a display.
+    if std::env::args().any(|arg| arg == "--print-cli") {
+        match builderbar::service::bundled_cli() {
+            Ok(path) => println!("{}", path.display()),
+            Err(err) => {
+                eprintln!("{err}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BUILDERBAR_LOG")

@@ -52,5 +52,8 @@ pub fn refresh(store: &SettingsStore) -> Result<PathBuf, KeysError> {
     let file = paths.vm_authorized_keys_file();
     fsutil::write_atomic(&file, text.as_bytes(), 0o644)
         .map_err(|e| KeysError::io("write", &file, e))?;
+    // The rename made a new file: mark it, so a running guest keeps
+    // accepting the keys (see guest_owner).
+    super::guest_owner::mark_for_guest(&dir)?;
     Ok(file)
 }

@@ -5,6 +5,7 @@
 pub mod authorized;
 pub mod builder_key;
 pub mod file_check;
+pub mod guest_owner;
 pub mod keys_folder;
 pub mod secret_store;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::policy::Action;
 
 /// The app's bundle identifier: macOS attributes notifications to it.
-pub const BUNDLE_ID: &str = "dev.builderbar.app";
+pub const BUNDLE_ID: &str = launchd::APP_BUNDLE_ID;
 /// The application name shown with each notification.
 pub const APP_NAME: &str = "BuilderBar";
 
@@ -83,6 +83,8 @@ impl Notifier for DesktopNotifier {
                 .map_err(|e| NotifyError(e.to_string()))?;
             self.shown.insert(id.to_owned(), ());
         }
+        // The log says what was shown (scripts/mac-check.sh looks for it).
+        tracing::info!(id, title, "notification shown");
         Ok(())
     }
 

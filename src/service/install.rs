@@ -18,7 +18,7 @@ pub fn installed_binary(paths: &Paths) -> PathBuf {
 /// supervisor keeps its (old) file and a new start gets the new one.
 pub(crate) fn refresh(paths: &Paths) -> Result<PathBuf, ServiceError> {
     let target = installed_binary(paths);
-    let source = current_binary()?;
+    let source = bundled_cli()?;
     if same_contents(&source, &target) {
         return Ok(target);
     }
@@ -31,17 +31,29 @@ pub(crate) fn refresh(paths: &Paths) -> Result<PathBuf, ServiceError> {
     Ok(target)
 }
 
-/// The `builderbar` binary: this process when it is the CLI, else the one
-/// beside the app's executable (`BUILDERBAR_BIN` overrides both).
-fn current_binary() -> Result<PathBuf, ServiceError> {
-    if let Some(path) = std::env::var_os("BUILDERBAR_BIN").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
+/// The `builderbar` program the service installs its copy from: this
+/// process when it is the CLI, else the one the app bundle carries beside
+/// the app's executable (`Contents/MacOS/builderbar` in BuilderBar.app,
+/// `/usr/bin/builderbar` from the Linux package; Tauri's `externalBin`).
+/// `BUILDERBAR_BIN` overrides both (development builds).
+pub fn bundled_cli() -> Result<PathBuf, ServiceError> {
+    let path = match std::env::var_os("BUILDERBAR_BIN").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe =
+                std::env::current_exe().map_err(ServiceError::io("find", "the running program"))?;
+            if exe.file_name().is_some_and(|name| name == "builderbar") {
+                return Ok(exe);
+            }
+            exe.with_file_name("builderbar")
+        }
+    };
+    let executable = std::fs::metadata(&path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
+    if !executable {
+        return Err(ServiceError::CliMissing(path));
     }
-    let exe = std::env::current_exe().map_err(ServiceError::io("find", "the running program"))?;
-    if exe.file_name().is_some_and(|name| name == "builderbar") {
-        return Ok(exe);
-    }
-    Ok(exe.with_file_name("builderbar"))
+    Ok(path)
 }
 
 fn same_contents(a: &Path, b: &Path) -> bool {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use detached::DetachedService;
-pub use install::installed_binary;
 pub(crate) use install::refresh as install_binary;
+pub use install::{bundled_cli, installed_binary};
 pub use launchd_agent::LaunchdService;
 
 use time::OffsetDateTime;
@@ -56,6 +56,11 @@ pub enum ServiceError {
     /// The supervisor's own reason, which says what to do.
     #[error("the builder could not start: {0}")]
     NotStarted(String),
+    /// The app bundle lacks its command-line program.
+    #[error(
+        "BuilderBar's command-line program is missing (expected at {}); reinstall BuilderBar from its disk image", .0.display()
+    )]
+    CliMissing(PathBuf),
 }
 
 impl ServiceError {

@@ -27,7 +27,17 @@ pub fn runner_is_executable(runner: &Path, hint: &str) -> Result<(), SupervisorE
 pub fn keys_are_readable(keys_dir: &Path) -> Result<(), SupervisorError> {
     let file = keys_dir.join("builder_ed25519.pub");
     match std::fs::read_to_string(&file) {
-        Ok(text) if text.lines().any(|line| !line.trim().is_empty()) => Ok(()),
+        // The guest's sshd accepts the file only if it is root's as the
+        // guest sees it (keys::guest_owner); files of an older version or
+        // written by hand get the mark here.
+        Ok(text) if text.lines().any(|line| !line.trim().is_empty()) => {
+            crate::keys::guest_owner::mark_for_guest(keys_dir).map_err(|err| {
+                SupervisorError::KeysUnreadable {
+                    path: keys_dir.to_path_buf(),
+                    reason: err.to_string(),
+                }
+            })
+        }
         Ok(_) => Err(SupervisorError::KeysUnreadable {
             path: file,
             reason: "it lists no key".into(),

@@ -185,6 +185,43 @@ fn a_disk_grown_while_off_is_seen_at_the_next_boot_with_its_data() {
     assert_eq!(vm.power_off().0, Ending::PoweredDown);
 }
 
+/// On a Mac the keys folder belongs to the user (uid 501), and nixpkgs'
+/// runner shares it with QEMU's mapped-xattr model: unmarked, the guest sees
+/// uid 501, which is neither root nor `builder`, and sshd refuses the key.
+/// Here the test plays that user by giving the file to a stranger uid.
+#[test]
+fn keys_owned_by_a_host_user_log_in_only_once_marked_as_roots() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = Workdir::new();
+    let vm = Vm::boot(&work);
+    let file = work.authorized_keys();
+    let host_user = Some(rustix::fs::Uid::from_raw(4242));
+    let host_group = Some(rustix::fs::Gid::from_raw(4242));
+    // A fresh file, as every atomic rewrite of the keys makes: no mark.
+    let text = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, text).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    rustix::fs::chown(&file, host_user, host_group).unwrap();
+    rustix::fs::chown(&work.keys, host_user, host_group).unwrap();
+
+    let out = vm.ssh("true");
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "a key file the guest sees as uid 4242's is refused: {}",
+        ssh::stderr(&out)
+    );
+
+    builderbar::keys::guest_owner::mark_for_guest(&work.keys).unwrap();
+    let seen = vm.ssh_ok("stat -c '%u %g %a' /var/keys /var/keys/builder_ed25519.pub");
+    assert_eq!(seen.trim(), "0 0 755\n0 0 644");
+    // The host's real owner is untouched: only the guest's view changed.
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 4242);
+    assert_eq!(vm.power_off().0, Ending::PoweredDown);
+}
+
 struct TcpPort(u16);
 
 impl TcpPort {

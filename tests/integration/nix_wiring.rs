@@ -93,6 +93,65 @@ fn the_runner_expression_parses_and_matches_its_golden_file() {
     assert!(out.status.success(), "{}", ssh::stderr(&out));
 }
 
+/// `nix-instantiate` of the runner expression against a stand-in nixpkgs
+/// (tests/doubles/nixpkgs*/: the real one cannot be fetched here), for an
+/// Apple Silicon Mac.
+fn instantiate_runner(dir: &Path, standin: &str) -> Output {
+    let file = dir.join("runner.nix");
+    std::fs::write(&file, runner_expression(&inputs()).unwrap()).unwrap();
+    let nixpkgs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/doubles")
+        .join(standin);
+    private_nix(dir, "nix-instantiate")
+        .arg(&file)
+        .arg("--arg")
+        .arg("nixpkgs")
+        .arg(&nixpkgs)
+        .args(["--argstr", "system", "aarch64-darwin"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_runner_is_the_host_side_script_when_the_guest_is_nixpkgs_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = instantiate_runner(dir.path(), "nixpkgs");
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    let drv = ssh::stdout(&out).trim().to_owned();
+    let system = private_nix(dir.path(), "nix-store")
+        .args(["--query", "--binding", "system"])
+        .arg(&drv)
+        .output()
+        .unwrap();
+    assert_eq!(ssh::stdout(&system).trim(), "aarch64-darwin", "{drv}");
+    let script = private_nix(dir.path(), "nix-store")
+        .args(["--query", "--binding", "script"])
+        .arg(&drv)
+        .output()
+        .unwrap();
+    assert_eq!(
+        ssh::stdout(&script).trim(),
+        "-m 8192 -smp 4 hostfwd=tcp:127.0.0.1:31022-:22",
+        "the settings reach the runner script, and the forward is loopback-only"
+    );
+}
+
+#[test]
+fn a_setting_that_would_change_the_guest_stops_evaluation_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = instantiate_runner(dir.path(), "nixpkgs-guest-changing");
+    assert!(
+        !out.status.success(),
+        "the guard let a changed guest through"
+    );
+    let stderr = ssh::stderr(&out);
+    assert!(
+        stderr.contains("these settings would change the builder's Linux system")
+            && stderr.contains("nixos-system-builder.drv"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn hostile_strings_come_out_escaped_and_evaluate_to_themselves() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,6 +26,15 @@ fn starts_answers_ssh_and_stops_cleanly_on_sigterm() {
     let mut supervisor = home.start_supervisor();
     supervisor.wait_ready();
     assert_eq!(home.ssh_ok("id -un").trim(), "builder");
+    // The guest trusts the host's CA bundle (nixpkgs' useHostCerts reads it
+    // from NIX_SSL_CERT_FILE, which nothing sets for a launchd job): without
+    // it, a download on the builder fails.
+    let host_bundle = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap();
+    assert_eq!(
+        home.ssh_ok("cat /etc/ssl/certs/ca-certificates.crt"),
+        host_bundle,
+        "the guest sees the host's CA bundle"
+    );
 
     let status = home.status_file();
     assert_eq!(status["state"], "running");
