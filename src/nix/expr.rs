@@ -184,7 +184,9 @@ in
 if ours == theirs then
   builder.passthru.nixosConfig.system.build.vm
 else
-  throw "BuilderBar: these settings would change the builder's Linux system (${{ours}} instead of nixpkgs' ${{theirs}}), which this Mac cannot build without a Linux builder. Report this with `builderbar doctor`; changing the nixpkgs setting back to the default avoids it."
+  throw ("BuilderBar: these settings would change the builder's Linux system ("
+    + ours + " instead of nixpkgs' " + theirs
+    + "), which this Mac cannot build without a Linux builder. Report this with `builderbar doctor`; changing the nixpkgs setting back to the default avoids it.")
 "#
     ))
 }

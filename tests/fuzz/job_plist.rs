@@ -108,6 +108,7 @@ fn check_plist(job: &Job, xml: &[u8]) -> Result<(), TestCaseError> {
         "StandardOutPath",
         "ThrottleInterval",
         "WorkingDirectory",
+        "AssociatedBundleIdentifiers",
     ];
     if !job.environment_variables.is_empty() {
         expected.push("EnvironmentVariables");

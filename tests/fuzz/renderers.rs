@@ -74,7 +74,11 @@ pub fn check_expression(expr: &str, inputs: &RunnerInputs) -> Result<(), TestCas
         vec![
             inputs.pin.url().to_owned(),
             "host".into(),
-            "127.0.0.1".into()
+            "127.0.0.1".into(),
+            // The guard's constant message, around the two derivation paths.
+            "BuilderBar: these settings would change the builder's Linux system (".into(),
+            " instead of nixpkgs' ".into(),
+            "), which this Mac cannot build without a Linux builder. Report this with `builderbar doctor`; changing the nixpkgs setting back to the default avoids it.".into(),
         ]
     );
     let numbers = [
