@@ -139,6 +139,28 @@ pub fn uninstall(
     crate::nix::install::uninstall(paths, None, &mut |_| {})
 }
 
+/// Where `builderbar` would be (or is) linked on the PATH.
+pub fn cli_tool_status(
+    paths: &Paths,
+    dir: Option<&Path>,
+) -> Result<crate::cli_tool::CliTool, crate::cli_tool::CliToolError> {
+    crate::cli_tool::status(paths, dir)
+}
+
+/// "Install Command-Line Tool…": links `builderbar` into `dir` (the usual
+/// folder when None), asking for the administrator password only if needed.
+pub fn install_cli_tool(
+    paths: &Paths,
+    dir: Option<&Path>,
+) -> Result<crate::cli_tool::CliTool, crate::cli_tool::CliToolError> {
+    crate::cli_tool::install(paths, dir).map(|(tool, _)| tool)
+}
+
+/// Removes the command-line tool's link; false when there was none.
+pub fn uninstall_cli_tool(paths: &Paths) -> Result<bool, crate::cli_tool::CliToolError> {
+    crate::cli_tool::uninstall(paths).map(|o| o.is_some())
+}
+
 /// What is there before setup, and what setup would do: the first screen of
 /// `builderbar setup` and of the app's first-run window.
 pub fn setup_check(

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod builds;
+pub mod cli_tool;
 pub mod fsutil;
 pub mod health;
 pub mod keys;

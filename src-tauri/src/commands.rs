@@ -244,7 +244,7 @@ pub async fn uninstall<R: Runtime>(
     crate::tray::refresh(&app);
     Ok(match outcome {
         Some(outcome) if !outcome.changed.is_empty() => format!(
-            "The builder is removed and {} of Nix's files restored as they were.",
+            "The builder is removed, and {} of the files BuilderBar changed (Nix's, the command-line tool's link) put back as they were.",
             outcome.changed.len()
         ),
         _ => "The builder is removed. Nix's files were not wired, so nothing else changed.".into(),

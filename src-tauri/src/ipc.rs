@@ -294,3 +294,27 @@ pub struct SetupOutcome {
     pub try_command: String,
     pub failure: Option<SetupFailureView>,
 }
+
+/// The command-line tool's link, for the Advanced section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+pub struct CliToolView {
+    /// Where `builderbar` is (or would be) on the PATH.
+    pub link: String,
+    /// The CLI it runs.
+    pub target: String,
+    pub installed: bool,
+    /// Making or removing it asks for the administrator password.
+    pub needs_admin: bool,
+}
+
+impl CliToolView {
+    pub fn from_core(tool: &builderbar::cli_tool::CliTool) -> CliToolView {
+        CliToolView {
+            link: tool.link.display().to_string(),
+            target: tool.target.display().to_string(),
+            installed: tool.installed,
+            needs_admin: tool.needs_admin,
+        }
+    }
+}

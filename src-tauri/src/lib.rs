@@ -3,6 +3,7 @@
 //! one call into `builderbar` (the core library).
 
 mod autostart;
+mod cli_tool;
 mod commands;
 pub mod ipc;
 mod setup;
@@ -35,6 +36,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             commands::doctor,
             commands::copy_text,
             commands::uninstall,
+            cli_tool::cli_tool,
+            cli_tool::install_cli_tool,
+            cli_tool::uninstall_cli_tool,
             setup::setup_check,
             setup::setup_run,
         ])

@@ -20,7 +20,11 @@ struct Items<R: Runtime> {
     restart: MenuItem<R>,
     /// Its text carries the last result.
     test_build: MenuItem<R>,
+    /// Disabled once the link is in place.
+    cli_tool: MenuItem<R>,
 }
+
+const INSTALL_CLI_TOOL: &str = "Install Command-Line Tool…";
 
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let items = Items {
@@ -28,6 +32,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         toggle: MenuItem::with_id(app, "toggle", "Start", true, None::<&str>)?,
         restart: MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?,
         test_build: MenuItem::with_id(app, "test-build", TEST_BUILD, true, None::<&str>)?,
+        cli_tool: MenuItem::with_id(app, "cli-tool", INSTALL_CLI_TOOL, true, None::<&str>)?,
     };
     let menu = Menu::with_items(
         app,
@@ -43,6 +48,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &MenuItem::with_id(app, "logs", "Open Logs", true, None::<&str>)?,
             &MenuItem::with_id(app, "copy-ssh", "Copy SSH Command", true, None::<&str>)?,
             &MenuItem::with_id(app, "copy-docker", "Copy DOCKER_HOST", true, None::<&str>)?,
+            &items.cli_tool,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(
                 app,
@@ -68,8 +74,21 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 
 /// Re-reads the state and shows it.
 pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
-    if let Ok(status) = app.state::<AppState>().refresh_status() {
+    let state = app.state::<AppState>();
+    if let Ok(status) = state.refresh_status() {
         show(app, &status);
+    }
+    if let (Some(items), Ok(tool)) = (
+        app.try_state::<Items<R>>(),
+        builderbar::actions::cli_tool_status(&state.paths, None),
+    ) {
+        let text = if tool.installed {
+            "Command-Line Tool Installed"
+        } else {
+            INSTALL_CLI_TOOL
+        };
+        let _ = items.cli_tool.set_text(text);
+        let _ = items.cli_tool.set_enabled(!tool.installed);
     }
 }
 
@@ -151,6 +170,10 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
                 .map_err(|e| e.to_string()),
             "copy-ssh" => copy(&app, format!("ssh -p {} builder@127.0.0.1", port(&state))),
             "copy-docker" => copy(&app, format!("ssh://builder@127.0.0.1:{}", port(&state))),
+            "cli-tool" => {
+                crate::cli_tool::install_from_menu(&paths);
+                Ok(())
+            }
             "quit" => {
                 app.exit(0);
                 Ok(())

@@ -1,6 +1,7 @@
 //! The command line: parsing, logging setup and error reporting. Verbs live in
 //! their own modules and call into the core.
 
+mod cli_tool;
 mod dev_runner;
 mod doctor;
 mod install;
@@ -66,6 +67,9 @@ enum Command {
     /// The runner's Nix expression and build
     #[command(subcommand)]
     Nix(nix::Command),
+    /// Put `builderbar` on your PATH (the menu's "Install Command-Line Tool…")
+    #[command(subcommand)]
+    CliTool(cli_tool::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -91,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Setup(args) => setup::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Nix(command) => nix::run(command),
+        Command::CliTool(command) => cli_tool::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,8 @@ use super::block::{BEGIN_MARK, with_block, without_block};
 use super::plan::{DaemonKind, Operation, Owner, Plan};
 use crate::fsutil;
 
+pub use super::manifest::{Before, Entry, Manifest};
+
 /// What the elevated step runs: a plan, or the undoing of what a plan did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "kebab-case")]
@@ -26,104 +28,11 @@ pub enum Job {
         state_dir: PathBuf,
         /// Which daemon to reload afterwards.
         daemon: Option<DaemonKind>,
+        /// More state folders to undo in the same elevation (the
+        /// command-line tool's link), each without a daemon reload.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<PathBuf>,
     },
-}
-
-/// How a path was before we touched it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "was", rename_all = "kebab-case")]
-pub enum Before {
-    /// Nothing was there.
-    Absent,
-    /// A whole file, backed up under `backups/<backup>`.
-    Replaced {
-        backup: String,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    },
-    /// Someone else's file; we added our marked block (and a final newline
-    /// when it had none).
-    Edited { added_newline: bool },
-}
-
-/// One path we changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub path: PathBuf,
-    /// We own the whole file (false: only our marked block).
-    pub whole: bool,
-    pub before: Before,
-}
-
-/// What was there before, so uninstall can put it back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub entries: Vec<Entry>,
-    /// Folders we created, outermost first.
-    pub created_dirs: Vec<PathBuf>,
-    /// The sysroot the plan was applied under (the daemon is reloaded only for `/`).
-    #[serde(default)]
-    pub sysroot: Option<PathBuf>,
-}
-
-impl Manifest {
-    /// `<state_dir>/manifest.json`.
-    pub fn file(state_dir: &Path) -> PathBuf {
-        state_dir.join("manifest.json")
-    }
-
-    /// The manifest, or None when nothing was ever applied.
-    pub fn load(state_dir: &Path) -> Result<Option<Manifest>, NixError> {
-        let path = Manifest::file(state_dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| NixError::Format {
-                    what: "manifest",
-                    path,
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(NixError::io("read", path)(e)),
-        }
-    }
-
-    fn save(&self, state_dir: &Path) -> Result<(), NixError> {
-        let path = Manifest::file(state_dir);
-        let text = serde_json::to_string_pretty(self).map_err(|e| NixError::Format {
-            what: "manifest",
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(NixError::io("write", path))
-    }
-
-    fn knows(&self, path: &Path) -> bool {
-        self.entries.iter().any(|e| e.path == path)
-    }
-
-    /// What uninstall will do, in plain words.
-    pub fn describe_undo(&self) -> String {
-        let mut out = String::new();
-        for (i, e) in self.entries.iter().rev().enumerate() {
-            let words = match (&e.before, e.whole) {
-                (Before::Absent, true) => format!("remove {}", e.path.display()),
-                (Before::Absent, false) => format!(
-                    "remove BuilderBar's lines from {} (and the file, if nothing else is left)",
-                    e.path.display()
-                ),
-                (Before::Replaced { .. }, _) => {
-                    format!("put back the earlier {}", e.path.display())
-                }
-                (Before::Edited { .. }, _) => {
-                    format!("remove BuilderBar's lines from {}", e.path.display())
-                }
-            };
-            out.push_str(&format!("{}. {words}\n", i + 1));
-        }
-        out
-    }
 }
 
 /// What applying changed.
@@ -141,7 +50,19 @@ pub struct Outcome {
 pub fn run_job(job: &Job) -> Result<Outcome, NixError> {
     match job {
         Job::Apply(plan) => apply(plan),
-        Job::Uninstall { state_dir, daemon } => uninstall(state_dir, *daemon),
+        Job::Uninstall {
+            state_dir,
+            daemon,
+            also,
+        } => {
+            let mut outcome = uninstall(state_dir, *daemon)?;
+            for dir in also {
+                let more = uninstall(dir, None)?;
+                outcome.changed.extend(more.changed);
+                outcome.skipped.extend(more.skipped);
+            }
+            Ok(outcome)
+        }
     }
 }
 
@@ -197,7 +118,7 @@ pub fn apply(plan: &Plan) -> Result<Outcome, NixError> {
                         None => Before::Absent,
                         Some(_) => Before::Edited { added_newline },
                     };
-                    record(&mut manifest, state, path, false, before)?;
+                    record(&mut manifest, state, path, false, before, None)?;
                 }
                 let old = existing.unwrap_or_default();
                 let new = with_block(&old, content);
@@ -219,6 +140,11 @@ pub fn apply(plan: &Plan) -> Result<Outcome, NixError> {
                 if path.exists() {
                     remember(&mut manifest, state, path, true)?;
                     std::fs::remove_file(path).map_err(NixError::io("remove", path))?;
+                    outcome.changed.push(path.clone());
+                }
+            }
+            Operation::Symlink { path, target } => {
+                if link(&mut manifest, state, path, target)? {
                     outcome.changed.push(path.clone());
                 }
             }
@@ -254,6 +180,15 @@ pub fn uninstall(state_dir: &Path, daemon: Option<DaemonKind>) -> Result<Outcome
     for entry in manifest.entries.iter().rev() {
         let path = &entry.path;
         match (&entry.before, entry.whole) {
+            (Before::Absent, true) if entry.link_to.is_some() => {
+                match unlink_if_ours(path, entry.link_to.as_deref())? {
+                    true => outcome.changed.push(path.clone()),
+                    false => outcome.skipped.push(format!(
+                        "{} is no longer BuilderBar's link, so it was left as it is",
+                        path.display()
+                    )),
+                }
+            }
             (Before::Absent, true) => {
                 if remove_if_present(path)? {
                     outcome.changed.push(path.clone());
@@ -347,6 +282,64 @@ fn remove_if_present(path: &Path) -> Result<bool, NixError> {
     }
 }
 
+/// Makes `path` a link to `target` unless it already is one. Anything else
+/// at `path` is someone else's: refused, and nothing is recorded.
+fn link(
+    manifest: &mut Manifest,
+    state: &Path,
+    path: &Path,
+    target: &Path,
+) -> Result<bool, NixError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) if std::fs::read_link(path).is_ok_and(|t| t == target) => return Ok(false),
+        Ok(meta) => {
+            let what = if meta.file_type().is_symlink() {
+                match std::fs::read_link(path) {
+                    Ok(t) => format!("a link to {}", t.display()),
+                    Err(_) => "a link".into(),
+                }
+            } else if meta.is_dir() {
+                "a folder".into()
+            } else {
+                "a file".into()
+            };
+            return Err(NixError::Conflict(format!(
+                "{} already exists ({what}) and is not BuilderBar's, so BuilderBar leaves it alone: \
+                 remove it yourself, or choose another folder",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(NixError::io("read", path)(e)),
+    }
+    if !manifest.knows(path) {
+        record(
+            manifest,
+            state,
+            path,
+            true,
+            Before::Absent,
+            Some(target.to_path_buf()),
+        )?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(NixError::io("create", parent))?;
+    }
+    // symlink(2) never replaces: a file that appeared since is refused too.
+    std::os::unix::fs::symlink(target, path).map_err(NixError::io("make the link", path))?;
+    Ok(true)
+}
+
+/// Removes `path` only while it is still the link we made.
+fn unlink_if_ours(path: &Path, target: Option<&Path>) -> Result<bool, NixError> {
+    match std::fs::read_link(path) {
+        Ok(t) if Some(t.as_path()) == target => remove_if_present(path),
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(_) => Ok(false),
+    }
+}
+
 /// Records a whole file's state before its first change.
 fn remember(
     manifest: &mut Manifest,
@@ -374,7 +367,7 @@ fn remember(
             }
         }
     };
-    record(manifest, state, path, whole, before)
+    record(manifest, state, path, whole, before, None)
 }
 
 fn record(
@@ -383,6 +376,7 @@ fn record(
     path: &Path,
     whole: bool,
     before: Before,
+    link_to: Option<PathBuf>,
 ) -> Result<(), NixError> {
     // Folders this file will need that are missing now: we made them.
     let mut missing = Vec::new();
@@ -403,6 +397,7 @@ fn record(
         path: path.to_path_buf(),
         whole,
         before,
+        link_to,
     });
     manifest.save(state)
 }

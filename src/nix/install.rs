@@ -25,6 +25,8 @@ pub enum InstallError {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    #[error(transparent)]
+    CliTool(#[from] crate::cli_tool::CliToolError),
     #[error("the sysroot {} is not a folder", .0.display())]
     Sysroot(PathBuf),
     #[error("cannot find the running program: {0}")]
@@ -38,6 +40,7 @@ impl InstallError {
             InstallError::Nix(err) => err.hint(),
             InstallError::Keys(err) => err.hint(),
             InstallError::Settings(err) => err.hint(),
+            InstallError::CliTool(err) => err.hint(),
             _ => None,
         }
     }
@@ -131,8 +134,9 @@ pub fn install(
     Ok(Installed::Applied(outcome))
 }
 
-/// Stops and removes the service, then restores the Nix files as they were.
-/// `Ok(None)` when the wiring was not installed.
+/// Stops and removes the service, then restores the Nix files as they were
+/// and removes the command-line tool's link, in one elevation. `Ok(None)`
+/// when neither was installed.
 pub fn uninstall(
     paths: &Paths,
     sysroot_dir: Option<&Path>,
@@ -146,13 +150,27 @@ pub fn uninstall(
     }
     let state = state_dir(paths);
     let Some(manifest) = Manifest::load(&state)? else {
-        return Ok(None);
+        // No wiring; the command-line tool's link may still be there.
+        if sysroot_dir.is_some() {
+            return Ok(None);
+        }
+        return Ok(crate::cli_tool::uninstall(paths)?);
     };
     progress(Step::Undoing(&manifest));
     let flavor = detect::detect(&layout, settings.ssh_port).flavor;
+    // The link goes in the same elevation: one prompt for everything.
+    let link = crate::cli_tool::state_dir(paths);
+    let also = match Manifest::load(&link)? {
+        Some(links) if sysroot_dir.is_none() => {
+            progress(Step::Undoing(&links));
+            vec![link]
+        }
+        _ => Vec::new(),
+    };
     let job = Job::Uninstall {
         state_dir: state,
         daemon: Some(DaemonKind::for_flavor(flavor)),
+        also,
     };
     let outcome = Elevation::for_platform()?.run(&job, &binary(paths)?, &paths.state_dir())?;
     Ok(Some(outcome))

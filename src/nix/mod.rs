@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod elevate;
 pub mod expr;
 pub mod install;
+pub mod manifest;
 pub mod nix_errors;
 pub mod plan;
 pub mod render;

@@ -95,6 +95,9 @@ pub enum Operation {
     },
     /// Remove a file.
     RemoveFile { path: PathBuf },
+    /// Make `path` a symbolic link to `target`. A file or a different link
+    /// already at `path` is someone else's and is refused, never replaced.
+    Symlink { path: PathBuf, target: PathBuf },
     /// Reload nix-daemon so it reads the new settings.
     ReloadDaemon(DaemonKind),
 }
@@ -125,6 +128,9 @@ impl Operation {
                 owner_words(*owner)
             ),
             Operation::RemoveFile { path } => format!("remove {}", path.display()),
+            Operation::Symlink { path, target } => {
+                format!("make {} a link to {}", path.display(), target.display())
+            }
             Operation::ReloadDaemon(kind) => {
                 format!("reload nix-daemon: {}", kind.command().join(" "))
             }

@@ -98,6 +98,7 @@ fn unwire(paths: &Paths, sysroot: Option<&Path>) -> Result<(), NixError> {
     let job = Job::Uninstall {
         state_dir: install::state_dir(paths),
         daemon: Some(DaemonKind::for_flavor(flavor)),
+        also: Vec::new(),
     };
     let installed = crate::service::installed_binary(paths);
     let binary = if installed.is_file() {

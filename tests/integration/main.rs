@@ -7,6 +7,7 @@
 
 mod support;
 
+mod cli_tool;
 mod dev_runner_cli;
 mod dev_vm;
 mod disk_grow;

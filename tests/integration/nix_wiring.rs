@@ -21,7 +21,7 @@ use builderbar::nix::plan::{self, Layout, WiringInputs};
 use crate::support::home::Home;
 use crate::support::ssh;
 
-const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osascript");
+pub(crate) const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osascript");
 const HOST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJBWcxb/Blaqt1auOtE+F8QUWrUotiC5qBJ+UuEWdVCb";
 
@@ -245,7 +245,7 @@ fn the_plan_matches_its_golden_file() {
 }
 
 /// Every file and folder under `root`: kind, mode, owner and bytes.
-fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
+pub(crate) fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -274,7 +274,7 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
 
 /// A sysroot with a Nix of its own: a nix.conf and a machines file with
 /// content of their own (the machines file without a final newline).
-fn sysroot() -> tempfile::TempDir {
+pub(crate) fn sysroot() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("bb-sysroot-")
         .tempdir()
@@ -295,7 +295,7 @@ fn sysroot() -> tempfile::TempDir {
     dir
 }
 
-fn install(home: &Home, root: &Path, extra_env: &[(&str, &str)]) -> Output {
+pub(crate) fn install(home: &Home, root: &Path, extra_env: &[(&str, &str)]) -> Output {
     let mut command = home.command();
     command
         .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)

@@ -5,6 +5,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { ApplyPlan } from "./bindings/ApplyPlan";
 import type { ApplyProgress } from "./bindings/ApplyProgress";
 import type { BuilderStatus } from "./bindings/BuilderStatus";
+import type { CliToolView } from "./bindings/CliToolView";
 import type { DoctorReport } from "./bindings/DoctorReport";
 import type { KeysView } from "./bindings/KeysView";
 import type { SettingsForm } from "./bindings/SettingsForm";
@@ -39,6 +40,9 @@ export const api = {
   doctor: () => invoke<DoctorReport>("doctor"),
   copyText: (text: string) => invoke<void>("copy_text", { text }),
   uninstall: () => invoke<string>("uninstall"),
+  cliTool: () => invoke<CliToolView>("cli_tool"),
+  installCliTool: () => invoke<CliToolView>("install_cli_tool"),
+  uninstallCliTool: () => invoke<CliToolView>("uninstall_cli_tool"),
   setupCheck: () => invoke<SetupView>("setup_check"),
   setupRun: (onEvent: (e: SetupEvent) => void) => {
     const onProgress = new Channel<SetupEvent>();

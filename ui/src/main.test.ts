@@ -83,6 +83,12 @@ beforeEach(async () => {
         };
       case "copy_text":
         return null;
+      case "cli_tool":
+        return { link: "/usr/local/bin/builderbar", target: "/b/bin/builderbar", installed: false, needs_admin: true };
+      case "install_cli_tool":
+        return { link: "/usr/local/bin/builderbar", target: "/b/bin/builderbar", installed: true, needs_admin: true };
+      case "uninstall_cli_tool":
+        throw { message: "the administrator step was cancelled", hint: null, problems: [] };
       case "plugin:event|listen":
         return 1;
       default:
@@ -158,5 +164,21 @@ describe("the settings window", () => {
     await vi.runAllTimersAsync();
     const copied = calls.find((c) => c.cmd === "copy_text");
     expect((copied?.args as { text: string }).text).toBe("ok   nix\nFAIL machines\n");
+  });
+
+  it("installs the command-line tool, saying first that it asks for a password", async () => {
+    $("#nav-advanced").click();
+    expect($("#cli-tool-status").textContent).toContain("/usr/local/bin/builderbar");
+    expect($("#cli-tool-status").textContent).toContain("administrator password");
+    expect($("#cli-tool").textContent).toBe("Install Command-Line Tool…");
+    $("#cli-tool").click();
+    await vi.runAllTimersAsync();
+    expect(calls.some((c) => c.cmd === "install_cli_tool")).toBe(true);
+    expect($("#cli-tool-status").textContent).toContain("Installed");
+    expect($("#cli-tool").textContent).toBe("Remove Command-Line Tool");
+    $("#cli-tool").click();
+    await vi.runAllTimersAsync();
+    expect($("#advanced-error").textContent).toContain("cancelled");
+    expect($<HTMLButtonElement>("#cli-tool").disabled).toBe(false);
   });
 });

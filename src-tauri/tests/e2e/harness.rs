@@ -155,6 +155,9 @@ impl Harness {
             ])
             .env("BUILDERBAR_HOME", home.path())
             .env("BUILDERBAR_BIN", &cli)
+            // "Install Command-Line Tool…" links into ~/.local/bin: keep
+            // it in the test's home.
+            .env("XDG_BIN_HOME", home.path().join("path-bin"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

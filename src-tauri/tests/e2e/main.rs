@@ -149,6 +149,56 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     .await;
     h.x_screenshot("advanced-doctor").await;
 
+    // Advanced, then the tray: the command-line tool's link, made and
+    // removed from the window, made again from the menu.
+    let link = h.root().join("path-bin/builderbar");
+    let target = h.root().join("bin/builderbar");
+    until(Duration::from_secs(10), || async {
+        h.text("#cli-tool-status")
+            .await
+            .contains("path-bin/builderbar")
+    })
+    .await;
+    c.find(Locator::Css("#cli-tool"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(Duration::from_secs(20), || async {
+        h.text("#cli-tool-status").await.starts_with("Installed")
+    })
+    .await;
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    until(Duration::from_secs(10), || async {
+        tray.labels()
+            .iter()
+            .any(|l| l == "Command-Line Tool Installed")
+    })
+    .await;
+    c.find(Locator::Css("#cli-tool"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(Duration::from_secs(20), || async {
+        h.text("#cli-tool").await == "Install Command-Line Tool…"
+    })
+    .await;
+    assert!(std::fs::symlink_metadata(&link).is_err(), "removed");
+    assert!(tray.click("Install Command-Line Tool"));
+    until(Duration::from_secs(20), || async {
+        std::fs::read_link(&link).is_ok_and(|t| t == target)
+    })
+    .await;
+    until(Duration::from_secs(10), || async {
+        tray.labels()
+            .iter()
+            .any(|l| l == "Command-Line Tool Installed")
+    })
+    .await;
+
     // Tray: Stop → Stopped, and the builder is down.
     assert!(tray.click("Stop"));
     until(Duration::from_secs(60), || async {

@@ -1,11 +1,12 @@
 import { api, asUiError, describe } from "../api";
+import type { CliToolView } from "../bindings/CliToolView";
 import type { DoctorReport } from "../bindings/DoctorReport";
 import { h, replace } from "../dom";
 
 const MARKS: Record<string, string> = { pass: "✓", fail: "✗", skip: "–" };
 
 /// The Advanced section: logs, the doctor's report (to read or to paste
-/// into a bug report), and removing the builder.
+/// into a bug report), the command-line tool, and removing the builder.
 export function advanced(root: HTMLElement) {
   const error = h("p", { class: "error", role: "alert", id: "advanced-error" });
   const checks = h("ul", { class: "checks", id: "doctor-checks" });
@@ -58,6 +59,8 @@ export function advanced(root: HTMLElement) {
     h("p", { class: "muted" }, "Checks that Nix can reach the builder, each with its fix."),
     h("div", { class: "row" }, run, copy),
     checks,
+    h("h3", {}, "Command-Line Tool"),
+    cliTool(fail),
     h("h3", {}, "Remove"),
     h("p", { class: "muted" }, "Stops the builder, removes its service and restores Nix's files as they were. Your settings stay."),
     h(
@@ -79,4 +82,33 @@ export function advanced(root: HTMLElement) {
     done,
     error,
   );
+}
+
+/// "Install Command-Line Tool…": where `builderbar` is linked on the PATH,
+/// and the button that makes or removes the link.
+function cliTool(fail: (err: unknown) => void): HTMLElement {
+  const where = h("p", { class: "muted", id: "cli-tool-status", "aria-live": "polite" });
+  const button = h("button", { id: "cli-tool", disabled: true }, "Install Command-Line Tool…");
+  let tool: CliToolView | null = null;
+  const show = (t: CliToolView) => {
+    tool = t;
+    where.textContent = t.installed
+      ? `Installed: ${t.link} runs BuilderBar's command-line tool. Open a new Terminal window to use it.`
+      : `Links ${t.link} to BuilderBar's command-line tool, so \`builderbar\` runs in Terminal${
+          t.needs_admin ? " (asks for an administrator password)" : ""
+        }.`;
+    button.textContent = t.installed ? "Remove Command-Line Tool" : "Install Command-Line Tool…";
+    button.removeAttribute("disabled");
+  };
+  button.onclick = async () => {
+    button.setAttribute("disabled", "");
+    try {
+      show(await (tool?.installed ? api.uninstallCliTool() : api.installCliTool()));
+    } catch (err) {
+      fail(err);
+      button.removeAttribute("disabled");
+    }
+  };
+  api.cliTool().then(show, fail);
+  return h("div", {}, where, button);
 }
