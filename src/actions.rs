@@ -110,10 +110,15 @@ pub enum StartError {
 
 /// Starts the builder. The builder key is made on this first use (the
 /// keys folder then lists it), so a fresh install starts a builder that
-/// Nix and the health monitor can log in to.
+/// Nix and the health monitor can log in to. Once it exists, only its
+/// public file is read: the Keychain asks before a binary other than the
+/// one that made an item reads it, and `builderbar start` from a terminal
+/// (or the app, when the CLI made the key) must not raise that prompt.
 pub fn start(paths: &Paths) -> Result<(), StartError> {
     let keys = crate::keys::Keys::with_platform_keychain(SettingsStore::open(paths)?);
-    keys.builder_public()?;
+    if keys.builder_public_cached()?.is_none() {
+        keys.builder_public()?;
+    }
     Ok(Service::for_platform(paths).start()?)
 }
 

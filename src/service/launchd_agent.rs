@@ -9,6 +9,10 @@ use launchd::{Launchctl, LaunchctlError, VM_JOB_LABEL, VmJobInputs};
 use super::{POWERDOWN_WAIT, ServiceError, ServiceInfo, WAIT4PATH_ENV, install, stopped_marker};
 use crate::paths::Paths;
 
+/// How long a start keeps retrying a bootstrap that launchd refuses while
+/// it is still tearing down the previous run of the job.
+const BOOTSTRAP_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct LaunchdService {
     paths: Paths,
     launchctl: Launchctl,
@@ -59,14 +63,37 @@ impl LaunchdService {
         self.install()?;
         remove_if_present(&stopped_marker(&self.paths))?;
         self.launchctl.enable(&self.domain, VM_JOB_LABEL)?;
-        match self.launchctl.bootstrap(&self.domain, &self.plist) {
-            Ok(()) => Ok(()),
-            Err(LaunchctlError::AlreadyLoaded { .. }) => {
-                Ok(self
-                    .launchctl
-                    .kickstart(&self.domain, VM_JOB_LABEL, false)?)
+        // "Bootstrap failed: 5" means either "already loaded" or "still
+        // being torn down after a bootout" (real launchd answers both the
+        // same way, and the second goes away within seconds): `print` tells
+        // them apart. Loaded: kick it. Not loaded: bootstrap again.
+        let mut last = None;
+        let loaded = super::wait_until(BOOTSTRAP_RETRY, || {
+            match self.launchctl.bootstrap(&self.domain, &self.plist) {
+                Ok(()) => Some(Ok(false)),
+                Err(err @ LaunchctlError::AlreadyLoaded { .. }) => {
+                    match self.launchctl.print(&self.domain, VM_JOB_LABEL) {
+                        Ok(Some(_)) => Some(Ok(true)),
+                        Ok(None) => {
+                            last = Some(err);
+                            None
+                        }
+                        Err(print) => Some(Err(print)),
+                    }
+                }
+                Err(err) => Some(Err(err)),
             }
-            Err(err) => Err(err.into()),
+        });
+        match loaded {
+            Some(Ok(true)) => Ok(self
+                .launchctl
+                .kickstart(&self.domain, VM_JOB_LABEL, false)?),
+            Some(Ok(false)) => Ok(()),
+            Some(Err(err)) => Err(err.into()),
+            None => Err(last.map_or_else(
+                || ServiceError::NotStarted("launchd would not load its job".into()),
+                Into::into,
+            )),
         }
     }
 

@@ -14,7 +14,19 @@ use crate::support::wait;
 fn launchd_starts_the_vm_and_a_stop_keeps_it_stopped() {
     let home = Home::new();
     let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
+    launchd.cli_ok(&["keys", "show"]);
+    // Once the builder key exists, starting never reads the keychain: on a
+    // Mac the CLI is not the binary that made the item, and a read would
+    // ask for the login password. Here the Secret Service is out of reach.
+    let start = launchd.cli_with(
+        &["start"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")],
+    );
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
     wait_ssh(launchd.home, Duration::from_secs(120));
     let status = launchd.status();
     assert_eq!(status["state"], "running");
@@ -28,6 +40,17 @@ fn launchd_starts_the_vm_and_a_stop_keeps_it_stopped() {
         home.root().join("bin/builderbar").exists(),
         "a stable copy of the binary runs"
     );
+
+    // A restart while launchd still tears the old run down: its bootstrap
+    // answers 5 for a moment, as on a real Mac, and the start retries.
+    let restart = launchd.cli_with(&["restart"], &[("LAUNCHCTL_DOUBLE_DRAIN_MS", "1500")]);
+    assert!(
+        restart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    wait_ssh(launchd.home, Duration::from_secs(120));
+    assert_eq!(launchd.status()["state"], "running");
 
     launchd.cli_ok(&["stop"]);
     let status = launchd.status();

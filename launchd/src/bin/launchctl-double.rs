@@ -26,6 +26,9 @@
 //! - Errors use launchctl's words and exit statuses: 113 "Could not find
 //!   service", "Bootstrap failed: 5: Input/output error" for an already loaded
 //!   job or an invalid plist, "Boot-out failed: 3: No such process".
+//! - With `LAUNCHCTL_DOUBLE_DRAIN_MS=N`, a label stays registered for N ms
+//!   after its bootout, and a bootstrap meanwhile fails with 5, as real
+//!   launchd does while it tears a job down (a retry then succeeds).
 //!
 //! What it does NOT emulate: domains other than `gui/<uid>` and `system` (any
 //! uid is accepted, nothing is checked against the caller), the `user/`,

@@ -180,6 +180,9 @@ fn bootstrap(store: &Store, domain: &Domain, plist: &Path) -> Res<()> {
     if store.is_disabled(domain, &job.label) {
         return Err(Fail::new(119, "Bootstrap failed: 119: Service is disabled"));
     }
+    if store.is_draining(domain, &job.label) {
+        return Err(io_error());
+    }
     let dir = store.claim(domain, &job.label).map_err(|_| io_error())?;
     let plist_path = std::fs::canonicalize(plist).unwrap_or_else(|_| plist.to_owned());
     dir.install(&bytes, &plist_path).map_err(Fail::internal)?;
@@ -219,6 +222,7 @@ fn bootout(store: &Store, domain: &Domain, label: &str, absent_code: u8) -> Res<
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    store.start_drain(domain, label).map_err(Fail::internal)?;
     Ok(())
 }
 

@@ -21,6 +21,8 @@ use super::Fail;
 
 /// The environment variable naming the state folder.
 pub const STATE_ENV: &str = "LAUNCHCTL_DOUBLE_STATE";
+/// Milliseconds a label stays draining after a bootout (see `start_drain`).
+pub const DRAIN_ENV: &str = "LAUNCHCTL_DOUBLE_DRAIN_MS";
 
 pub struct Store {
     root: PathBuf,
@@ -89,6 +91,48 @@ impl Store {
         }
         std::fs::create_dir(&path)?;
         Ok(JobDir { path })
+    }
+
+    fn draining_path(&self, domain: &Domain, label: &str) -> PathBuf {
+        self.root
+            .join("draining")
+            .join(domain.dir_name())
+            .join(label)
+    }
+
+    /// After a bootout, real launchd keeps the label registered for a
+    /// moment while it tears the job down; a bootstrap then fails with 5
+    /// (Input/output error) and succeeds when retried. `DRAIN_ENV` (in
+    /// milliseconds) makes the double do the same; unset, there is no drain.
+    pub fn start_drain(&self, domain: &Domain, label: &str) -> std::io::Result<()> {
+        let Some(ms) = std::env::var(DRAIN_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        let until = std::time::SystemTime::now() + std::time::Duration::from_millis(ms);
+        let secs = until
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let path = self.draining_path(domain, label);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, secs.to_string().as_bytes())
+    }
+
+    /// Whether the label is still draining after a bootout.
+    pub fn is_draining(&self, domain: &Domain, label: &str) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.draining_path(domain, label)) else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        text.trim().parse::<u128>().is_ok_and(|until| now < until)
     }
 
     pub fn is_disabled(&self, domain: &Domain, label: &str) -> bool {

@@ -42,6 +42,11 @@ impl<'h> Launchd<'h> {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// `cli` with more environment.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let wait4path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/wait4path");
         self.home
             .command()
@@ -50,6 +55,7 @@ impl<'h> Launchd<'h> {
             .env("LAUNCHCTL_DOUBLE_STATE", &self.state)
             .env("BUILDERBAR_WAIT4PATH", wait4path)
             .env("HOME", self.home.root().join("user-home"))
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
