@@ -114,6 +114,22 @@ pub fn run(layout: &Layout, inputs: Option<&WiringInputs>) -> Vec<Check> {
         }
     });
 
+    let included = super::ssh_include::includes_ours(layout);
+    checks.push(check(
+        "ssh-include",
+        included.is_ok(),
+        match &included {
+            Ok(()) => format!(
+                "{} includes {}",
+                layout.path("/etc/ssh/ssh_config").display(),
+                layout.ssh_config_dir().display()
+            ),
+            Err(reason) => reason.clone(),
+        },
+        "add the line `Include /etc/ssh/ssh_config.d/*` at the top of /etc/ssh/ssh_config \
+         (macOS's own file has it; a managed one may not), or ask your administrator to",
+    ));
+
     let config = layout.ssh_config();
     let resolved = ssh_resolve(&config);
     let want = (String::from("127.0.0.1"), port);

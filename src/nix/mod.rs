@@ -19,6 +19,7 @@ pub mod nix_errors;
 pub mod plan;
 pub mod render;
 pub mod runner_build;
+mod ssh_include;
 pub mod test_build;
 mod test_build_daemon;
 pub mod test_build_host;

@@ -281,6 +281,12 @@ pub(crate) fn sysroot() -> tempfile::TempDir {
         .unwrap();
     let nix = dir.path().join("etc/nix");
     std::fs::create_dir_all(&nix).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc/ssh")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/ssh/ssh_config"),
+        "# as macOS ships it\nInclude /etc/ssh/ssh_config.d/*\n",
+    )
+    .unwrap();
     std::fs::write(
         nix.join("nix.conf"),
         "# the owner's own settings\nbuild-users-group = nixbld\nmax-jobs = auto\n",
@@ -530,9 +536,48 @@ fn openssh_logs_in_to_the_dev_vm_through_the_generated_alias() {
             .unwrap_or_else(|| panic!("no check {name}: {checks}"))["status"]
             .clone()
     };
-    for name in ["nix", "machines", "key-file", "alias", "host-key", "ssh"] {
+    for name in [
+        "nix",
+        "machines",
+        "key-file",
+        "ssh-include",
+        "alias",
+        "host-key",
+        "ssh",
+    ] {
         assert_eq!(status(name), "pass", "{name}: {checks:#}");
     }
+
+    // A system-wide ssh_config without the Include line (a managed one):
+    // ssh would never read the alias, and the doctor says so and how to fix it.
+    let main_config = root.path().join("etc/ssh/ssh_config");
+    std::fs::write(
+        &main_config,
+        "Host *
+  SendEnv LANG LC_*
+",
+    )
+    .unwrap();
+    let doctor = home
+        .command()
+        .args(["doctor", "--json", "--sysroot"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let include = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ssh-include")
+        .unwrap();
+    assert_eq!(include["status"], "fail", "{include}");
+    assert!(
+        include["fix"]
+            .as_str()
+            .unwrap()
+            .contains("Include /etc/ssh/ssh_config.d/*")
+    );
 
     // A wrong pinned host key is refused: nothing answers "yes".
     let known = root.path().join("etc/nix/builderbar_known_hosts");

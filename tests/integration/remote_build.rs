@@ -40,6 +40,11 @@ fn sysroot() -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("etc/nix")).unwrap();
     std::fs::create_dir_all(dir.path().join("etc/ssh/ssh_config.d")).unwrap();
     std::fs::write(
+        dir.path().join("etc/ssh/ssh_config"),
+        "# as macOS ships it\nInclude /etc/ssh/ssh_config.d/*\n",
+    )
+    .unwrap();
+    std::fs::write(
         dir.path().join("etc/nix/nix.conf"),
         "sandbox = false\nbuild-users-group =\nsubstituters =\n",
     )

@@ -33,6 +33,11 @@ fn sysroot() -> tempfile::TempDir {
     let nix = dir.path().join("etc/nix");
     std::fs::create_dir_all(&nix).unwrap();
     std::fs::create_dir_all(dir.path().join("etc/ssh/ssh_config.d")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/ssh/ssh_config"),
+        "# as macOS ships it\nInclude /etc/ssh/ssh_config.d/*\n",
+    )
+    .unwrap();
     std::fs::write(nix.join("nix.conf"), "# mine\nmax-jobs = auto\n").unwrap();
     std::fs::set_permissions(nix.join("nix.conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(

@@ -51,6 +51,12 @@ async fn the_first_run_window_sets_the_builder_up() {
         .tempdir()
         .unwrap();
     std::fs::create_dir_all(sysroot.path().join("etc/nix")).unwrap();
+    std::fs::create_dir_all(sysroot.path().join("etc/ssh")).unwrap();
+    std::fs::write(
+        sysroot.path().join("etc/ssh/ssh_config"),
+        "# as macOS ships it\nInclude /etc/ssh/ssh_config.d/*\n",
+    )
+    .unwrap();
     std::fs::write(sysroot.path().join("etc/nix/nix.conf"), "max-jobs = auto\n").unwrap();
     let etc_before = snapshot(&sysroot.path().join("etc"));
     let notifications = NotificationServer::start().await;
