@@ -4,8 +4,9 @@
 # logs to attach to a report.
 #
 #   scripts/mac-check.sh            # on a Mac with Nix installed; asks for
-#                                   # the administrator password once (setup)
-#                                   # and once more (uninstall)
+#                                   # the administrator password at setup,
+#                                   # at the command-line tool (if
+#                                   # /usr/local/bin is root's) and at uninstall
 #
 # BUILDERBAR_BIN: the builderbar to check (default: target/release/builderbar,
 # built if missing). MAC_CHECK_REPORT: where the report and logs go (default:
@@ -61,6 +62,10 @@ builder_answers() { "$bin" doctor --json > "$report/doctor-last.json" 2>&1; }
 qemu_pid() { pgrep -U "$(id -u)" -f qemu-system | head -n1; }
 kill_qemu() { local pid; pid=$(qemu_pid) && [ -n "$pid" ] && kill -9 "$pid"; }
 notified() { grep -q "notification shown" "$report/monitor.log"; }
+# nixpkgs' runner asks QEMU for accel=hvf:tcg; its command line says which.
+asks_hvf() { pgrep -lf qemu-system | tee "$report/qemu-args.txt" | grep -q 'accel=hvf'; }
+link_runs() { /usr/local/bin/builderbar --version; }
+link_gone() { [ ! -L /usr/local/bin/builderbar ]; }
 
 collect() {
   "$bin" --version > "$report/version.txt" 2>&1
@@ -78,6 +83,9 @@ echo "mac-check: report in $report"
 step "macOS, Nix and hvf"            sh -c 'sw_vers && nix --version && sysctl kern.hv_support'
 step "setup (password prompt 1)"     "$bin" setup --yes
 step "Ready after setup"             wait_for 180 builder_answers
+step "QEMU asks for hvf"             asks_hvf
+step "command-line tool (a prompt?)" "$bin" cli-tool install
+step "builderbar on the PATH"        link_runs
 "$bin" monitor > "$report/monitor.log" 2>&1 &
 monitor_pid=$!
 step "test build through nix-daemon" "$bin" doctor --build
@@ -89,8 +97,9 @@ step "a notification for it"         wait_for 20 notified
 step "launchd restarts the VM"       wait_for 240 builder_answers
 collect
 [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null
-step "uninstall (password prompt 2)" "$bin" uninstall
+step "uninstall (password prompt)"   "$bin" uninstall
 step "the job is gone"               sh -c "! launchctl print gui/$(id -u)/dev.builderbar.vm >/dev/null 2>&1"
+step "the command-line tool is gone" link_gone
 
 echo
 echo "mac-check: $failures step(s) failed; attach $report (summary.txt first) to the report"
