@@ -21,6 +21,15 @@ fn ok(out: &Output) -> String {
     ssh::stdout(out)
 }
 
+/// `builderbar cli-tool install --dir DIR`.
+fn install_in(home: &Home, dir: &Path) -> Output {
+    home.command()
+        .args(["cli-tool", "install", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 fn link_in(dir: &Path) -> PathBuf {
     dir.join("builderbar")
 }
@@ -31,7 +40,7 @@ fn a_folder_of_the_users_gets_the_link_without_a_prompt_and_uninstall_removes_it
     let dir = home.root().join("user-bin");
     let out = home
         .command()
-        // A prompt would fail the test: the double refuses these arguments.
+        // A prompt would fail the test: this osascript always fails.
         .env("BUILDERBAR_OSASCRIPT", "/bin/false")
         .args(["cli-tool", "install", "--dir"])
         .arg(&dir)
@@ -48,12 +57,7 @@ fn a_folder_of_the_users_gets_the_link_without_a_prompt_and_uninstall_removes_it
     assert!(version.starts_with("builderbar "), "{version}");
     assert!(ok(&home.cli(&["cli-tool", "status"])).starts_with("installed: "));
 
-    let again = ok(&home
-        .command()
-        .args(["cli-tool", "install", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap());
+    let again = ok(&install_in(&home, &dir));
     assert!(again.contains(&link.display().to_string()), "{again}");
 
     ok(&home.cli(&["uninstall"]));
@@ -72,12 +76,7 @@ fn a_file_or_a_link_of_someone_elses_is_never_replaced_nor_removed() {
     std::fs::create_dir_all(&dir).unwrap();
     let link = link_in(&dir);
     std::fs::write(&link, "#!/bin/sh\necho theirs\n").unwrap();
-    let out = home
-        .command()
-        .args(["cli-tool", "install", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = install_in(&home, &dir);
     assert!(!out.status.success());
     let said = ssh::stderr(&out);
     assert!(
@@ -95,12 +94,7 @@ fn a_file_or_a_link_of_someone_elses_is_never_replaced_nor_removed() {
 
     // Ours at first, then replaced by the user: uninstall leaves theirs.
     std::fs::remove_file(&link).unwrap();
-    ok(&home
-        .command()
-        .args(["cli-tool", "install", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap());
+    ok(&install_in(&home, &dir));
     std::fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink("/bin/true", &link).unwrap();
     let said = ok(&home.cli(&["cli-tool", "uninstall"]));
@@ -239,12 +233,7 @@ fn uninstall_restores_nix_and_removes_the_link_in_one_prompt() {
     let before = tree(root.path());
     ok(&install(&home, root.path(), &[]));
     let dir = home.root().join("user-bin");
-    ok(&home
-        .command()
-        .args(["cli-tool", "install", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap());
+    ok(&install_in(&home, &dir));
 
     let kept = home.root().join("uninstall-job.json");
     let out = home

@@ -245,6 +245,24 @@ fn the_plan_matches_its_golden_file() {
 }
 
 /// Every file and folder under `root`: kind, mode, owner and bytes.
+/// One check of `builderbar doctor --json` under the sysroot.
+fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
+    let doctor = home
+        .command()
+        .args(["doctor", "--json", "--sysroot"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks}"))
+        .clone()
+}
+
 pub(crate) fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -520,22 +538,6 @@ fn openssh_logs_in_to_the_dev_vm_through_the_generated_alias() {
     );
     assert_eq!(ssh::stdout(&login).trim(), "builder");
 
-    let doctor = home
-        .command()
-        .args(["doctor", "--json", "--sysroot"])
-        .arg(root.path())
-        .output()
-        .unwrap();
-    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
-    let status = |name: &str| {
-        checks
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no check {name}: {checks}"))["status"]
-            .clone()
-    };
     for name in [
         "nix",
         "machines",
@@ -545,32 +547,15 @@ fn openssh_logs_in_to_the_dev_vm_through_the_generated_alias() {
         "host-key",
         "ssh",
     ] {
-        assert_eq!(status(name), "pass", "{name}: {checks:#}");
+        let check = doctor_check(&home, root.path(), name);
+        assert_eq!(check["status"], "pass", "{check:#}");
     }
 
     // A system-wide ssh_config without the Include line (a managed one):
     // ssh would never read the alias, and the doctor says so and how to fix it.
     let main_config = root.path().join("etc/ssh/ssh_config");
-    std::fs::write(
-        &main_config,
-        "Host *
-  SendEnv LANG LC_*
-",
-    )
-    .unwrap();
-    let doctor = home
-        .command()
-        .args(["doctor", "--json", "--sysroot"])
-        .arg(root.path())
-        .output()
-        .unwrap();
-    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
-    let include = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "ssh-include")
-        .unwrap();
+    std::fs::write(&main_config, "Host *\n  SendEnv LANG LC_*\n").unwrap();
+    let include = doctor_check(&home, root.path(), "ssh-include");
     assert_eq!(include["status"], "fail", "{include}");
     assert!(
         include["fix"]
