@@ -270,6 +270,17 @@ impl Harness {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Clicks the element `selector` finds in the window.
+    pub async fn click(&self, selector: &str) {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     pub async fn text(&self, selector: &str) -> String {
         match self.client.find(Locator::Css(selector)).await {
             Ok(element) => element.text().await.unwrap_or_default(),

@@ -13,7 +13,6 @@ mod tray;
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use harness::{Harness, until};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,22 +45,11 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     h.save_text("tray-menu-ready.txt", &tray.labels().join("\n"));
 
     // Window: every section, then port and memory changed and applied.
-    let c = &h.client;
     for section in ["general", "resources", "keys", "notifications", "advanced"] {
-        c.find(Locator::Css(&format!("#nav-{section}")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        h.click(&format!("#nav-{section}")).await;
         h.x_screenshot(section).await;
     }
-    c.find(Locator::Css("#nav-resources"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#nav-resources").await;
     h.type_into("#field-ssh_port", &h.port2.to_string()).await;
     h.type_into("#field-memory_mib", "1.5").await;
     until(Duration::from_secs(10), || async {
@@ -75,12 +63,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
         "{plan}"
     );
     assert!(plan.contains("restarts the builder"), "{plan}");
-    c.find(Locator::Css("#apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#apply").await;
     until(Duration::from_secs(120), || async {
         h.text("#progress").await == "Applied."
     })
@@ -105,23 +88,13 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
 
     // An invalid key: the message is shown and nothing is saved.
     let before = std::fs::read_to_string(h.root().join("settings.toml")).unwrap();
-    c.find(Locator::Css("#nav-keys"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#nav-keys").await;
     h.type_into(
         "#new-key",
         "ssh-ed25519 AAAA-not-a-key\ncommand=\"rm -rf /\"",
     )
     .await;
-    c.find(Locator::Css("#add-key"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#add-key").await;
     until(Duration::from_secs(10), || async {
         !h.text("#key-error").await.is_empty()
     })
@@ -131,18 +104,8 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     assert_eq!(before, after, "a refused key saves nothing");
 
     // Advanced: the doctor's checks, each with its status.
-    c.find(Locator::Css("#nav-advanced"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("#run-doctor"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#nav-advanced").await;
+    h.click("#run-doctor").await;
     until(Duration::from_secs(30), || async {
         !h.text("#doctor-checks").await.is_empty()
     })
@@ -159,12 +122,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
             .contains("path-bin/builderbar")
     })
     .await;
-    c.find(Locator::Css("#cli-tool"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#cli-tool").await;
     until(Duration::from_secs(20), || async {
         h.text("#cli-tool-status").await.starts_with("Installed")
     })
@@ -176,12 +134,7 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
             .any(|l| l == "Command-Line Tool Installed")
     })
     .await;
-    c.find(Locator::Css("#cli-tool"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    h.click("#cli-tool").await;
     until(Duration::from_secs(20), || async {
         h.text("#cli-tool").await == "Install Command-Line Tool…"
     })
