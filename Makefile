@@ -85,6 +85,7 @@ e2e:
 bench: setup ui
 	scripts/bench-devvm-boot.py
 	scripts/bench-status.py
+	scripts/bench-activation.py
 	scripts/with-secret-service.sh scripts/bench-start-ready.py
 	scripts/with-secret-service.sh scripts/bench-kill-to-state.py
 	scripts/with-secret-service.sh scripts/bench-probe.py

@@ -1,6 +1,7 @@
 //! The builder VM: its configuration and files, the disk, QMP, the status
 //! file, and the supervisor (`builderbar vm run`) that launchd runs.
 
+pub mod activation;
 pub mod config;
 pub mod disk;
 pub mod exit;

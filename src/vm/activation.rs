@@ -1,0 +1,365 @@
+//! On-demand activation: the builder's SSH port, held by the supervisor
+//! while the VM sleeps. A connection is accepted at once and held (nothing
+//! is read from it) until the guest's sshd answers on QEMU's private
+//! forward; then it is spliced to it byte for byte. A connection that
+//! arrives while the VM powers down waits for the next boot. The
+//! supervisor learns from [`Activation`] when a connection wants the VM and
+//! how long nothing has used it.
+//!
+//! The listening socket is loopback-only: [`Activation::bind`] binds
+//! 127.0.0.1, and [`Activation::from_listener`] (a socket handed over by
+//! launchd) refuses any other address.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a held connection waits for the VM before it is dropped (a
+/// VM that cannot boot must not pile up connections forever).
+pub const HOLD_LIMIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("the builder's port {0} is already in use; choose another port in the settings")]
+    PortInUse(u16),
+    #[error(
+        "the socket given for the builder's port listens on {0}, not on 127.0.0.1; BuilderBar listens on the loopback only"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on the builder's port: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What the connections and the supervisor share.
+#[derive(Debug)]
+struct State {
+    /// Where the guest's sshd answers (QEMU's private forward), while the
+    /// VM is up and has answered.
+    upstream: Option<SocketAddr>,
+    /// Connections accepted and not yet handed to the guest.
+    waiting: usize,
+    /// Connections spliced to the guest right now.
+    active: usize,
+    /// When the last connection ended (or activation began).
+    last_used: Instant,
+    /// Connections accepted since the start, for the logs and tests.
+    accepted: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking connection thread cannot leave the counters half
+        // written: every update is a single assignment.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The held port and its connections.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    shared: Arc<Shared>,
+    local: SocketAddr,
+}
+
+impl Activation {
+    /// Listens on 127.0.0.1:`port` and starts accepting.
+    pub fn bind(port: u16) -> Result<Activation, ActivationError> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            if e.kind() == io::ErrorKind::AddrInUse {
+                ActivationError::PortInUse(port)
+            } else {
+                ActivationError::Io(e)
+            }
+        })?;
+        Activation::from_listener(listener)
+    }
+
+    /// Takes a listening socket made elsewhere (launchd's `Sockets`) and
+    /// starts accepting; a socket not on 127.0.0.1 is refused.
+    pub fn from_listener(listener: TcpListener) -> Result<Activation, ActivationError> {
+        let local = listener.local_addr()?;
+        if !local.ip().is_loopback() || local.is_ipv6() {
+            return Err(ActivationError::NotLoopback(local));
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                upstream: None,
+                waiting: 0,
+                active: 0,
+                last_used: Instant::now(),
+                accepted: 0,
+            }),
+            changed: Condvar::new(),
+        });
+        let accepting = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("activation-accept".into())
+            .spawn(move || accept_loop(&listener, &accepting))?;
+        Ok(Activation { shared, local })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The guest answers at `addr` (Some) or is going away (None): held
+    /// connections are handed over, new ones wait.
+    pub fn set_upstream(&self, addr: Option<SocketAddr>) {
+        self.shared.lock().upstream = addr;
+        self.shared.changed.notify_all();
+    }
+
+    /// Waits until a connection is held for a VM that is not up, or
+    /// `timeout` passes. True: the VM is wanted.
+    pub fn wait_for_demand(&self, timeout: Duration) -> bool {
+        let guard = self.shared.lock();
+        let (guard, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, timeout, |s| s.waiting == 0 || s.upstream.is_some())
+            .unwrap_or_else(|p| p.into_inner());
+        guard.waiting > 0 && guard.upstream.is_none()
+    }
+
+    /// How long no connection has been open or held; None while one is.
+    pub fn idle_for(&self) -> Option<Duration> {
+        let state = self.shared.lock();
+        (state.waiting == 0 && state.active == 0).then(|| state.last_used.elapsed())
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.shared.lock().accepted
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        let Ok(client) = stream else {
+            // EMFILE and the like: back off instead of spinning.
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        {
+            let mut state = shared.lock();
+            state.waiting += 1;
+            state.accepted += 1;
+        }
+        shared.changed.notify_all();
+        let shared = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("activation-conn".into())
+            .spawn(move || serve(client, &shared));
+        if let Err(err) = spawned {
+            tracing::warn!("could not serve a connection to the builder: {err}");
+        }
+    }
+}
+
+/// Holds `client` until the guest answers, then splices the two.
+fn serve(client: TcpStream, shared: &Shared) {
+    let upstream = hand_over(shared);
+    {
+        let mut state = shared.lock();
+        state.waiting -= 1;
+        if upstream.is_some() {
+            state.active += 1;
+        } else {
+            state.last_used = Instant::now();
+        }
+    }
+    shared.changed.notify_all();
+    let Some(upstream) = upstream else {
+        tracing::warn!("a connection to the builder waited {HOLD_LIMIT:?} for it and was closed");
+        return;
+    };
+    splice(client, upstream);
+    {
+        let mut state = shared.lock();
+        state.active -= 1;
+        state.last_used = Instant::now();
+    }
+    shared.changed.notify_all();
+}
+
+/// A connection to the guest, once there is one to make: a refused connect
+/// (the VM went down in between) waits for the next boot.
+fn hand_over(shared: &Shared) -> Option<TcpStream> {
+    let deadline = Instant::now() + HOLD_LIMIT;
+    loop {
+        let addr = {
+            let guard = shared.lock();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (guard, _) = shared
+                .changed
+                .wait_timeout_while(guard, left, |s| s.upstream.is_none())
+                .unwrap_or_else(|p| p.into_inner());
+            guard.upstream?
+        };
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => return Some(stream),
+            Err(_) if Instant::now() < deadline => {
+                // The guest is going down: wait for the supervisor to say so
+                // (or to hand a new address) rather than retrying at once.
+                let guard = shared.lock();
+                let _ = shared
+                    .changed
+                    .wait_timeout_while(guard, Duration::from_millis(200), |s| {
+                        s.upstream == Some(addr)
+                    });
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Copies both ways until both sides are done; a half-close is passed on.
+fn splice(client: TcpStream, upstream: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (Ok(client_in), Ok(upstream_in)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let outbound = std::thread::spawn(move || copy_then_close(client_in, upstream));
+    copy_then_close(upstream_in, client);
+    let _ = outbound.join();
+}
+
+fn copy_then_close(mut from: TcpStream, mut to: TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+    let _ = from.shutdown(Shutdown::Read);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// An echo server on a free loopback port, answering each connection
+    /// with what it sends.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                std::thread::spawn(move || {
+                    let mut reader = stream.try_clone().unwrap();
+                    let _ = io::copy(&mut reader, &mut stream);
+                });
+            }
+        });
+        addr
+    }
+
+    fn roundtrip(addr: SocketAddr, text: &[u8]) -> Vec<u8> {
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(text).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_connection_made_while_asleep_is_held_and_answered_once_the_guest_is_up() {
+        let activation = Activation::bind(0).unwrap();
+        let addr = activation.local_addr();
+        let client = std::thread::spawn(move || roundtrip(addr, b"SSH-2.0-hello\r\n"));
+        assert!(
+            activation.wait_for_demand(Duration::from_secs(10)),
+            "the connection asks for the VM"
+        );
+        assert_eq!(activation.idle_for(), None, "a held connection is not idle");
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(client.join().unwrap(), b"SSH-2.0-hello\r\n");
+        assert!(!activation.wait_for_demand(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn idle_time_counts_from_the_end_of_the_last_connection() {
+        let activation = Activation::bind(0).unwrap();
+        activation.set_upstream(Some(echo_server()));
+        let addr = activation.local_addr();
+        let mut open = TcpStream::connect(addr).unwrap();
+        open.write_all(b"x").unwrap();
+        let mut byte = [0; 1];
+        open.read_exact(&mut byte).unwrap();
+        assert_eq!(activation.idle_for(), None, "an open session is not idle");
+        drop(open);
+        let idle = wait(|| activation.idle_for());
+        assert!(idle < Duration::from_secs(5), "{idle:?}");
+        assert_eq!(activation.accepted(), 1);
+    }
+
+    #[test]
+    fn a_connection_during_power_down_waits_for_the_next_boot() {
+        let activation = Activation::bind(0).unwrap();
+        // The guest was up at this address and is gone: nothing listens.
+        let gone = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        activation.set_upstream(Some(gone));
+        let addr = activation.local_addr();
+        let client = std::thread::spawn(move || roundtrip(addr, b"again"));
+        wait(|| (activation.accepted() == 1).then_some(()));
+        activation.set_upstream(None);
+        assert!(activation.wait_for_demand(Duration::from_secs(10)));
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(client.join().unwrap(), b"again");
+    }
+
+    #[test]
+    fn two_connections_at_once_both_get_through() {
+        let activation = Activation::bind(0).unwrap();
+        let addr = activation.local_addr();
+        let a = std::thread::spawn(move || roundtrip(addr, b"first"));
+        let b = std::thread::spawn(move || roundtrip(addr, b"second"));
+        wait(|| (activation.accepted() == 2).then_some(()));
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(a.join().unwrap(), b"first");
+        assert_eq!(b.join().unwrap(), b"second");
+    }
+
+    #[test]
+    fn only_the_loopback_is_listened_on() {
+        let activation = Activation::bind(0).unwrap();
+        assert_eq!(activation.local_addr().ip().to_string(), "127.0.0.1");
+        let everywhere = TcpListener::bind("0.0.0.0:0").unwrap();
+        assert!(matches!(
+            Activation::from_listener(everywhere),
+            Err(ActivationError::NotLoopback(_))
+        ));
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        assert!(matches!(
+            Activation::bind(port),
+            Err(ActivationError::PortInUse(p)) if p == port
+        ));
+    }
+
+    /// Polls `check` every 10 ms for up to 10 s.
+    fn wait<T>(mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
