@@ -30,7 +30,9 @@ run: setup ui
 	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
 		echo "make run needs a desktop session (DISPLAY); 'make run-vm' boots the dev VM alone."; exit 1; fi
 	@# Setup (the menu's "Set Up…") wires a sysroot folder, never this machine's /etc.
-	mkdir -p $(SYSROOT)/etc/nix && touch $(SYSROOT)/etc/nix/nix.conf
+	mkdir -p $(SYSROOT)/etc/nix $(SYSROOT)/etc/ssh && touch $(SYSROOT)/etc/nix/nix.conf
+	@# As macOS ships it: root's ssh reads ssh_config.d through this line.
+	test -e $(SYSROOT)/etc/ssh/ssh_config || echo 'Include /etc/ssh/ssh_config.d/*' > $(SYSROOT)/etc/ssh/ssh_config
 	BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar $(TARGET_DIR)/debug/builderbar start
 	BUILDERBAR_SYSROOT=$(SYSROOT) BUILDERBAR_BIN=$(TARGET_DIR)/debug/builderbar exec $(TARGET_DIR)/debug/builderbar-app --show-settings
 
