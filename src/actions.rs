@@ -158,7 +158,7 @@ pub fn install_cli_tool(
     paths: &Paths,
     dir: Option<&Path>,
 ) -> Result<crate::cli_tool::CliTool, crate::cli_tool::CliToolError> {
-    crate::cli_tool::install(paths, dir).map(|(tool, _)| tool)
+    crate::cli_tool::install(paths, dir)
 }
 
 /// Removes the command-line tool's link; false when there was none.

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::nix::NixError;
-use crate::nix::apply::{Job, Manifest, Outcome};
+use crate::nix::apply::{Job, Manifest, Outcome, run_job};
 use crate::nix::elevate::Elevation;
 use crate::nix::plan::{Operation, Plan};
 use crate::paths::Paths;
@@ -100,7 +100,7 @@ pub fn status(paths: &Paths, dir: Option<&Path>) -> Result<CliTool, CliToolError
 
 /// Makes the link in `dir` (the usual folder when None): one admin prompt
 /// when the folder is not the user's to write.
-pub fn install(paths: &Paths, dir: Option<&Path>) -> Result<(CliTool, Outcome), CliToolError> {
+pub fn install(paths: &Paths, dir: Option<&Path>) -> Result<CliTool, CliToolError> {
     if let Some(old) = recorded_link(paths)?
         && dir.is_some_and(|d| old.parent() != Some(d))
     {
@@ -109,7 +109,7 @@ pub fn install(paths: &Paths, dir: Option<&Path>) -> Result<(CliTool, Outcome), 
     }
     let tool = status(paths, dir)?;
     let binary = crate::service::install_binary(paths)?;
-    let plan = Plan {
+    let job = Job::Apply(Plan {
         state_dir: state_dir(paths),
         sysroot: PathBuf::from("/"),
         operations: vec![Operation::Symlink {
@@ -117,11 +117,14 @@ pub fn install(paths: &Paths, dir: Option<&Path>) -> Result<(CliTool, Outcome), 
             target: binary.clone(),
         }],
         notes: Vec::new(),
-    };
-    let outcome =
-        elevation(tool.needs_admin)?.run(&Job::Apply(plan), &binary, &paths.state_dir())?;
+    });
+    if tool.needs_admin {
+        Elevation::for_platform()?.run(&job, &binary, &paths.state_dir())?;
+    } else {
+        run_job(&job)?;
+    }
     tracing::info!(link = %tool.link.display(), "installed the command-line tool");
-    Ok((status(paths, None)?, outcome))
+    status(paths, None)
 }
 
 /// Removes the link (if it is still ours). `Ok(None)`: none was made.
@@ -129,23 +132,19 @@ pub fn uninstall(paths: &Paths) -> Result<Option<Outcome>, CliToolError> {
     let Some(link) = recorded_link(paths)? else {
         return Ok(None);
     };
-    let job = uninstall_job(paths);
-    let needs_admin = !writable(link.parent().unwrap_or(Path::new("/")));
-    let binary = crate::service::install_binary(paths)?;
-    Ok(Some(elevation(needs_admin)?.run(
-        &job,
-        &binary,
-        &paths.state_dir(),
-    )?))
-}
-
-/// The job that undoes the link (what a full uninstall adds to its own).
-pub fn uninstall_job(paths: &Paths) -> Job {
-    Job::Uninstall {
+    let job = Job::Uninstall {
         state_dir: state_dir(paths),
         daemon: None,
         also: Vec::new(),
-    }
+    };
+    let outcome = if writable(link.parent().unwrap_or(Path::new("/"))) {
+        run_job(&job)?
+    } else {
+        // The administrator step runs the CLI's stable copy.
+        let binary = crate::service::install_binary(paths)?;
+        Elevation::for_platform()?.run(&job, &binary, &paths.state_dir())?
+    };
+    Ok(Some(outcome))
 }
 
 /// The link the manifest records, when one was made.
@@ -155,14 +154,6 @@ pub fn recorded_link(paths: &Paths) -> Result<Option<PathBuf>, CliToolError> {
             .into_iter()
             .find_map(|e| e.link_to.map(|_| e.path))
     }))
-}
-
-fn elevation(needs_admin: bool) -> Result<Elevation, NixError> {
-    if needs_admin {
-        Elevation::for_platform()
-    } else {
-        Ok(Elevation::InProcess)
-    }
 }
 
 /// An absolute folder without characters that would make the plan's

@@ -181,9 +181,15 @@ pub fn uninstall(state_dir: &Path, daemon: Option<DaemonKind>) -> Result<Outcome
         let path = &entry.path;
         match (&entry.before, entry.whole) {
             (Before::Absent, true) if entry.link_to.is_some() => {
-                match unlink_if_ours(path, entry.link_to.as_deref())? {
-                    true => outcome.changed.push(path.clone()),
-                    false => outcome.skipped.push(format!(
+                match std::fs::read_link(path) {
+                    Ok(t) if Some(t.as_path()) == entry.link_to.as_deref() => {
+                        if remove_if_present(path)? {
+                            outcome.changed.push(path.clone());
+                        }
+                    }
+                    // Gone already: nothing to undo.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    _ => outcome.skipped.push(format!(
                         "{} is no longer BuilderBar's link, so it was left as it is",
                         path.display()
                     )),
@@ -291,17 +297,12 @@ fn link(
     target: &Path,
 ) -> Result<bool, NixError> {
     match std::fs::symlink_metadata(path) {
-        Ok(_) if std::fs::read_link(path).is_ok_and(|t| t == target) => return Ok(false),
         Ok(meta) => {
-            let what = if meta.file_type().is_symlink() {
-                match std::fs::read_link(path) {
-                    Ok(t) => format!("a link to {}", t.display()),
-                    Err(_) => "a link".into(),
-                }
-            } else if meta.is_dir() {
-                "a folder".into()
-            } else {
-                "a file".into()
+            let what = match std::fs::read_link(path) {
+                Ok(t) if t == target => return Ok(false),
+                Ok(t) => format!("a link to {}", t.display()),
+                Err(_) if meta.is_dir() => "a folder".into(),
+                Err(_) => "a file".into(),
             };
             return Err(NixError::Conflict(format!(
                 "{} already exists ({what}) and is not BuilderBar's, so BuilderBar leaves it alone: \
@@ -328,16 +329,6 @@ fn link(
     // symlink(2) never replaces: a file that appeared since is refused too.
     std::os::unix::fs::symlink(target, path).map_err(NixError::io("make the link", path))?;
     Ok(true)
-}
-
-/// Removes `path` only while it is still the link we made.
-fn unlink_if_ours(path: &Path, target: Option<&Path>) -> Result<bool, NixError> {
-    match std::fs::read_link(path) {
-        Ok(t) if Some(t.as_path()) == target => remove_if_present(path),
-        Ok(_) => Ok(false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(_) => Ok(false),
-    }
 }
 
 /// Records a whole file's state before its first change.

@@ -67,33 +67,23 @@ impl LaunchdService {
         // being torn down after a bootout" (real launchd answers both the
         // same way, and the second goes away within seconds): `print` tells
         // them apart. Loaded: kick it. Not loaded: bootstrap again.
-        let mut last = None;
-        let loaded = super::wait_until(BOOTSTRAP_RETRY, || {
+        let deadline = std::time::Instant::now() + BOOTSTRAP_RETRY;
+        loop {
             match self.launchctl.bootstrap(&self.domain, &self.plist) {
-                Ok(()) => Some(Ok(false)),
+                Ok(()) => return Ok(()),
                 Err(err @ LaunchctlError::AlreadyLoaded { .. }) => {
-                    match self.launchctl.print(&self.domain, VM_JOB_LABEL) {
-                        Ok(Some(_)) => Some(Ok(true)),
-                        Ok(None) => {
-                            last = Some(err);
-                            None
-                        }
-                        Err(print) => Some(Err(print)),
+                    if self.launchctl.print(&self.domain, VM_JOB_LABEL)?.is_some() {
+                        return Ok(self
+                            .launchctl
+                            .kickstart(&self.domain, VM_JOB_LABEL, false)?);
                     }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(err.into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
                 }
-                Err(err) => Some(Err(err)),
+                Err(err) => return Err(err.into()),
             }
-        });
-        match loaded {
-            Some(Ok(true)) => Ok(self
-                .launchctl
-                .kickstart(&self.domain, VM_JOB_LABEL, false)?),
-            Some(Ok(false)) => Ok(()),
-            Some(Err(err)) => Err(err.into()),
-            None => Err(last.map_or_else(
-                || ServiceError::NotStarted("launchd would not load its job".into()),
-                Into::into,
-            )),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod log;
 pub mod preflight;
 pub mod qmp;
+mod runner_launch;
 pub mod status;
 pub mod supervisor;
 

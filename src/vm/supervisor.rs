@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use crate::vm::exit::SupervisorError;
 use crate::vm::log::VmLog;
 use crate::vm::preflight;
 use crate::vm::qmp::Qmp;
+use crate::vm::runner_launch;
 use crate::vm::status::{LastExit, StatusFile, VmState, process_alive};
 
 /// A failed run that lasted this long starts a new count of failures.
@@ -151,7 +152,7 @@ fn supervise(
     preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
     reset_dir(&paths.tmp_dir)?;
 
-    let mut child = start(config, paths, &runner)?;
+    let mut child = runner_launch::start(config, paths, &runner)?;
     let pumps = pump_output(&mut child, log);
     let pid = child.id();
     crate::fsutil::write_atomic(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)
@@ -400,60 +401,6 @@ fn reset_dir(dir: &std::path::Path) -> Result<(), SupervisorError> {
         std::fs::remove_dir_all(dir).map_err(SupervisorError::io("clear", dir))?;
     }
     std::fs::create_dir_all(dir).map_err(SupervisorError::io("create", dir))
-}
-
-fn start(config: &VmConfig, paths: &VmPaths, runner: &PathBuf) -> Result<Child, SupervisorError> {
-    let qemu_opts = format!(
-        "-qmp unix:{},server=on,wait=off -m {} -smp {}",
-        paths.qmp_socket.display(),
-        config.memory_mib,
-        config.cores
-    );
-    tracing::info!(runner = %runner.display(), %qemu_opts, "starting the VM");
-    let mut command = Command::new(runner);
-    // nixpkgs' builder takes its CA certificates from the host
-    // (virtualisation.useHostCerts): the runner copies NIX_SSL_CERT_FILE into
-    // the guest's /etc/ssl/certs. A launchd job has no such variable, so
-    // the supervisor names the bundle; without one, downloads on the builder
-    // fail their TLS checks.
-    match host_ca_bundle() {
-        Some(bundle) => {
-            command.env("NIX_SSL_CERT_FILE", bundle);
-        }
-        None => tracing::warn!(
-            "no CA certificate bundle found on this machine: downloads on the builder will fail"
-        ),
-    }
-    command
-        .current_dir(&paths.state_dir)
-        .env("NIX_DISK_IMAGE", &paths.disk)
-        .env("KEYS", &paths.keys_dir)
-        .env("TMPDIR", &paths.tmp_dir)
-        .env("USE_TMPDIR", "1")
-        .env("QEMU_OPTS", qemu_opts)
-        .env_remove("QEMU_NET_OPTS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| SupervisorError::Start(format!("{}: {err}", runner.display())))
-}
-
-/// The host's CA bundle for the guest: the caller's `NIX_SSL_CERT_FILE`,
-/// else the Nix installer's bundle, macOS's, or Debian's.
-fn host_ca_bundle() -> Option<PathBuf> {
-    let from_env = std::env::var_os("NIX_SSL_CERT_FILE").map(PathBuf::from);
-    from_env
-        .into_iter()
-        .chain(
-            [
-                "/nix/var/nix/profiles/default/etc/ssl/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-                "/etc/ssl/certs/ca-certificates.crt",
-            ]
-            .map(PathBuf::from),
-        )
-        .find(|path| path.is_file())
 }
 
 /// Copies QEMU's output (the guest console and QEMU's own messages) into the

@@ -9,9 +9,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::nix_wiring::{OSASCRIPT, install, sysroot, tree};
 use crate::support::home::{BIN, Home};
 use crate::support::ssh;
+use crate::support::sysroot::{OSASCRIPT, install, sysroot, tree};
 
 /// An unprivileged user for the tests that need one (no account needed).
 const USER: u32 = 4242;

@@ -9,9 +9,8 @@
 //! the `nix apply-plan` it would run as root, or answers "User canceled."
 //! The nix-daemon reload is never run under a sysroot (there is none).
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use builderbar::nix::detect::{Detected, Flavor};
@@ -20,8 +19,8 @@ use builderbar::nix::plan::{self, Layout, WiringInputs};
 
 use crate::support::home::Home;
 use crate::support::ssh;
+use crate::support::sysroot::{OSASCRIPT, install, sysroot, tree};
 
-pub(crate) const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osascript");
 const HOST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJBWcxb/Blaqt1auOtE+F8QUWrUotiC5qBJ+UuEWdVCb";
 
@@ -244,7 +243,6 @@ fn the_plan_matches_its_golden_file() {
     assert!(!plan.describe().contains("/etc/nix/nix.conf "));
 }
 
-/// Every file and folder under `root`: kind, mode, owner and bytes.
 /// One check of `builderbar doctor --json` under the sysroot.
 fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
     let doctor = home
@@ -261,74 +259,6 @@ fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no check {name}: {checks}"))
         .clone()
-}
-
-pub(crate) fn tree(root: &Path) -> BTreeMap<PathBuf, (u32, u32, Option<Vec<u8>>)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let rel = path.strip_prefix(root).unwrap().to_path_buf();
-            let bytes = if meta.is_dir() {
-                stack.push(path.clone());
-                None
-            } else if meta.file_type().is_symlink() {
-                Some(
-                    std::fs::read_link(&path)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                )
-            } else {
-                Some(std::fs::read(&path).unwrap())
-            };
-            out.insert(rel, (meta.permissions().mode(), meta.uid(), bytes));
-        }
-    }
-    out
-}
-
-/// A sysroot with a Nix of its own: a nix.conf and a machines file with
-/// content of their own (the machines file without a final newline).
-pub(crate) fn sysroot() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("bb-sysroot-")
-        .tempdir()
-        .unwrap();
-    let nix = dir.path().join("etc/nix");
-    std::fs::create_dir_all(&nix).unwrap();
-    std::fs::create_dir_all(dir.path().join("etc/ssh")).unwrap();
-    std::fs::write(
-        dir.path().join("etc/ssh/ssh_config"),
-        "# as macOS ships it\nInclude /etc/ssh/ssh_config.d/*\n",
-    )
-    .unwrap();
-    std::fs::write(
-        nix.join("nix.conf"),
-        "# the owner's own settings\nbuild-users-group = nixbld\nmax-jobs = auto\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(nix.join("nix.conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::write(
-        nix.join("machines"),
-        "ssh://someone@elsewhere x86_64-linux - 2",
-    )
-    .unwrap();
-    dir
-}
-
-pub(crate) fn install(home: &Home, root: &Path, extra_env: &[(&str, &str)]) -> Output {
-    let mut command = home.command();
-    command
-        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
-        .args(["install", "--sysroot"])
-        .arg(root);
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
 }
 
 fn uninstall(home: &Home, root: &Path) -> Output {

@@ -5,5 +5,6 @@ pub mod home;
 pub mod mountns;
 pub mod services;
 pub mod ssh;
+pub mod sysroot;
 pub mod vm;
 pub mod wait;

@@ -1,0 +1,71 @@
+//! Starting the runner under its contract with nixpkgs' `run-nixos-vm`
+//! (docs/MACOS.md §1): the disk, the per-boot temporary folder, the keys
+//! folder, memory and cores through `QEMU_OPTS` (after the built-in ones,
+//! so they win), no extra network options, and the host's CA bundle for
+//! `useHostCerts`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::vm::config::{VmConfig, VmPaths};
+use crate::vm::exit::SupervisorError;
+
+/// Starts the runner with its output piped (the supervisor copies it into
+/// the log).
+pub(crate) fn start(
+    config: &VmConfig,
+    paths: &VmPaths,
+    runner: &PathBuf,
+) -> Result<Child, SupervisorError> {
+    let qemu_opts = format!(
+        "-qmp unix:{},server=on,wait=off -m {} -smp {}",
+        paths.qmp_socket.display(),
+        config.memory_mib,
+        config.cores
+    );
+    tracing::info!(runner = %runner.display(), %qemu_opts, "starting the VM");
+    let mut command = Command::new(runner);
+    // nixpkgs' builder takes its CA certificates from the host
+    // (virtualisation.useHostCerts): the runner copies NIX_SSL_CERT_FILE into
+    // the guest's /etc/ssl/certs. A launchd job has no such variable, so
+    // the supervisor names the bundle; without one, downloads on the builder
+    // fail their TLS checks.
+    match host_ca_bundle() {
+        Some(bundle) => {
+            command.env("NIX_SSL_CERT_FILE", bundle);
+        }
+        None => tracing::warn!(
+            "no CA certificate bundle found on this machine: downloads on the builder will fail"
+        ),
+    }
+    command
+        .current_dir(&paths.state_dir)
+        .env("NIX_DISK_IMAGE", &paths.disk)
+        .env("KEYS", &paths.keys_dir)
+        .env("TMPDIR", &paths.tmp_dir)
+        .env("USE_TMPDIR", "1")
+        .env("QEMU_OPTS", qemu_opts)
+        .env_remove("QEMU_NET_OPTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| SupervisorError::Start(format!("{}: {err}", runner.display())))
+}
+
+/// The host's CA bundle for the guest: the caller's `NIX_SSL_CERT_FILE`,
+/// else the Nix installer's bundle, macOS's, or Debian's.
+fn host_ca_bundle() -> Option<PathBuf> {
+    let from_env = std::env::var_os("NIX_SSL_CERT_FILE").map(PathBuf::from);
+    from_env
+        .into_iter()
+        .chain(
+            [
+                "/nix/var/nix/profiles/default/etc/ssl/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+                "/etc/ssl/certs/ca-certificates.crt",
+            ]
+            .map(PathBuf::from),
+        )
+        .find(|path| path.is_file())
+}
