@@ -14,8 +14,6 @@
 //!
 //! Baked in when written: the host port, forwarded from 127.0.0.1 only.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::build::DevVm;
@@ -51,18 +49,10 @@ pub fn write_runner(vm: &DevVm, options: RunnerOptions) -> Result<PathBuf> {
     let qemu_img = find_on_path("qemu-img")?;
     let script = render(vm, options, &qemu, &qemu_img);
     let path = vm.dir.join(format!("run-builder-vm-{}", options.port));
-    let mut file =
-        tempfile::NamedTempFile::new_in(&vm.dir).map_err(Error::io("create a file in", &vm.dir))?;
-    file.write_all(script.as_bytes())
-        .map_err(Error::io("write", file.path()))?;
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o755))
-        .map_err(Error::io("make executable", file.path()))?;
-    file.as_file()
-        .sync_all()
-        .map_err(Error::io("write", file.path()))?;
-    file.persist(&path)
-        .map_err(|err| Error::io("move into place", &path)(err.error))?;
+    // Written by a child process: the runner is started right after, often
+    // by a multi-threaded process (the supervisor, the tests), where a
+    // sibling fork would otherwise keep the file busy (ETXTBSY).
+    execfile::write(&path, script.as_bytes(), 0o755).map_err(Error::io("write", &path))?;
     Ok(path)
 }
 

@@ -8,6 +8,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use execfile::Spawn as _;
+
 use crate::print::{PrintParseError, ServiceStatus, parse_print};
 
 /// The system's launchctl.
@@ -261,9 +263,11 @@ impl Launchctl {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        // The program may be a file another process has just written (the
+        // launchctl double, built by cargo): retried while it is busy.
         let out = cmd
             .stdin(std::process::Stdio::null())
-            .output()
+            .output_retrying()
             .map_err(|source| LaunchctlError::Spawn {
                 program: self.program.clone(),
                 source,

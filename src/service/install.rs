@@ -22,11 +22,10 @@ pub(crate) fn refresh(paths: &Paths) -> Result<PathBuf, ServiceError> {
     if same_contents(&source, &target) {
         return Ok(target);
     }
-    let bytes = std::fs::read(&source).map_err(ServiceError::io("read", &source))?;
-    crate::fsutil::write_atomic(&target, &bytes, 0o755)
-        .map_err(ServiceError::io("install", &target))?;
-    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-        .map_err(ServiceError::io("make executable", &target))?;
+    // Copied by a child process: the app is multi-threaded and starts this
+    // copy right after, and a sibling fork holding a write descriptor would
+    // make that start fail with "Text file busy" (ETXTBSY).
+    execfile::copy(&source, &target, 0o755).map_err(ServiceError::io("install", &target))?;
     tracing::info!(binary = %target.display(), "installed the builderbar binary for the service");
     Ok(target)
 }

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use execfile::Spawn;
+
 use crate::vm::config::{VmConfig, VmPaths};
 use crate::vm::exit::SupervisorError;
 
@@ -49,7 +51,10 @@ pub(crate) fn start(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        // The runner may have just been written by another process (the
+        // dev runner by `builderbar dev-runner`, a test's stand-in): a
+        // sibling fork there can make it busy for an instant.
+        .spawn_retrying()
         .map_err(|err| SupervisorError::Start(format!("{}: {err}", runner.display())))
 }
 

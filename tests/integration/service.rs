@@ -99,12 +99,10 @@ fn launchd_restarts_the_vm_after_qemu_is_killed() {
 fn a_runner_that_fails_at_once_is_throttled_and_reported_as_a_crash_loop() {
     let home = Home::new();
     let runner = home.root().join("broken-runner");
-    std::fs::write(
+    crate::support::write_executable(
         &runner,
         "#!/bin/sh\necho 'qemu: cannot start' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let launchd = Launchd::new(&home);
     let out = launchd
         .home

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use execfile::Spawn as _;
 use launchd::{Job, KeepAlive, Termination};
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
@@ -29,8 +30,10 @@ pub fn spawn_detached(dir: &JobDir) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(log)
         .process_group(0);
+    // This double was just built by cargo, another process: retried while
+    // that file is busy (ETXTBSY).
     let child = cmd
-        .spawn()
+        .spawn_retrying()
         .map_err(|e| format!("cannot start the supervisor: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -169,7 +172,7 @@ impl Supervisor {
         self.status.runs += 1;
         match self
             .command()
-            .and_then(|mut c| c.spawn().map_err(|e| e.to_string()))
+            .and_then(|mut c| c.spawn_retrying().map_err(|e| e.to_string()))
         {
             Ok(child) => {
                 self.set_state("running", Some(child.id()))?;
@@ -184,6 +187,8 @@ impl Supervisor {
         }
     }
 
+    /// The job's program was written by another process (the CLI's installed
+    /// copy), so its start is retried while that file is busy (ETXTBSY).
     fn command(&self) -> Result<Command, String> {
         let job = &self.job;
         let (program, args) = job

@@ -9,7 +9,6 @@
 //! real qemu-img, which meets a full disk for real (ENOSPC).
 
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -55,8 +54,7 @@ impl Fixture {
              exec {} \"$@\"\n",
             String::from_utf8_lossy(&real.stdout).trim()
         );
-        std::fs::write(bin.join("qemu-img"), script).unwrap();
-        std::fs::set_permissions(bin.join("qemu-img"), PermissionsExt::from_mode(0o755)).unwrap();
+        crate::support::write_executable(&bin.join("qemu-img"), &script);
         let mut fill_path = bin.into_os_string();
         fill_path.push(":");
         fill_path.push(std::env::var_os("PATH").unwrap_or_default());
@@ -217,8 +215,7 @@ fn a_host_disk_filling_up_while_a_bare_ext4_disk_is_packed_leaves_no_image() {
     // The runner is never reached on the first start; on the second it
     // exits at once (this test is about the disk, not the VM).
     let runner = fixture.home.root().join("runner");
-    std::fs::write(&runner, "#!/bin/sh\necho 'runner: done' >&2\nexit 1\n").unwrap();
-    std::fs::set_permissions(&runner, PermissionsExt::from_mode(0o755)).unwrap();
+    crate::support::write_executable(&runner, "#!/bin/sh\necho 'runner: done' >&2\nexit 1\n");
     fixture.assert_refused_leaving_no_image("convert", Some(&runner));
 
     let exit = fixture

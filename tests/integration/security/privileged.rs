@@ -124,12 +124,7 @@ fn the_privileged_step_is_a_constant_script_and_settings_travel_as_data() {
     std::fs::create_dir_all(sysroot.path().join("etc/nix")).unwrap();
     std::fs::write(sysroot.path().join("etc/nix/nix.conf"), "max-jobs = auto\n").unwrap();
     let osascript = dir.path().join("osascript");
-    std::fs::write(&osascript, OSASCRIPT).unwrap();
-    std::fs::set_permissions(
-        &osascript,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    crate::support::write_executable(&osascript, OSASCRIPT);
     let record = dir.path().join("record");
     let install = || {
         Command::new(BIN)

@@ -1,8 +1,6 @@
 //! Each failure injected for real stops setup with a clear message, the
 //! fix, and nothing half-installed (see `super` for the helpers).
 
-use std::os::unix::fs::PermissionsExt;
-
 use super::{Stopper, failure, nothing_installed, setup, sysroot, tree};
 use crate::support::home::Home;
 use crate::support::vm::Slot;
@@ -127,15 +125,13 @@ fn a_builder_that_never_becomes_ready_is_undone() {
     let json = home.cli_ok(&["dev-runner", "--port", &other.to_string(), "--json"]);
     let runner: serde_json::Value = serde_json::from_str(&json).unwrap();
     let wrapper = home.root().join("elsewhere-runner");
-    std::fs::write(
+    crate::support::write_executable(
         &wrapper,
-        format!(
+        &format!(
             "#!/bin/sh\nexec '{}' \"$@\"\n",
             runner["runner"].as_str().unwrap()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let (out, events) = setup(
         &home,
         root.path(),
