@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
             None => {}
             Some(Ok(report)) => {
                 println!(
-                    "ok   {:<12} {} built on the builder in {:.1} s: {}",
+                    "ok   {:<16} {} built on the builder in {:.1} s: {}",
                     "test-build",
                     report.system,
                     report.elapsed.as_secs_f64(),
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
             Some(Err(err)) => {
-                println!("FAIL {:<12} {err}", "test-build");
+                println!("FAIL {:<16} {err}", "test-build");
                 let lines = match err {
                     builderbar::nix::test_build::TestBuildError::NoMachine { cause } => cause,
                     builderbar::nix::test_build::TestBuildError::BuildFailed { log_tail } => {

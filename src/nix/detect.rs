@@ -1,6 +1,7 @@
 //! What is there already: which Nix (upstream, Determinate, a nix.conf
-//! managed by nix-darwin, or none), and any other builder on our alias or
-//! our port, which we refuse to fight.
+//! managed by nix-darwin, or none), which builders Nix really uses (asked
+//! of Nix itself, [`super::builders`]), and any other builder on our alias
+//! or our port, which we refuse to fight.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use super::ALIAS;
 use super::block::outside_marks;
+use super::builders::{self, Resolved};
 use super::plan::Layout;
 
 /// Which Nix the host has.
@@ -44,6 +46,44 @@ pub struct Detected {
     pub machines_managed: bool,
     /// Other builders on our alias or port, each as a reason to refuse.
     pub conflicts: Vec<String>,
+    /// Nix's resolved `builders` setting, as the nix-daemon reads it.
+    pub builders: BuildersView,
+    /// The `builders` value inside BuilderBar's own marked block (the file
+    /// the plan edits), left by an earlier install.
+    pub builders_ours: Option<String>,
+}
+
+/// What Nix said of its `builders` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum BuildersView {
+    Resolved(Resolved),
+    /// There is no `nix` program to ask.
+    NoNix,
+    /// Nix was asked and did not answer; the words say why.
+    Unreadable {
+        reason: String,
+    },
+}
+
+impl BuildersView {
+    /// Asks Nix under `layout`.
+    pub fn ask(layout: &Layout) -> BuildersView {
+        match builders::resolve(layout) {
+            Ok(Some(resolved)) => BuildersView::Resolved(resolved),
+            Ok(None) => BuildersView::NoNix,
+            Err(err) => BuildersView::Unreadable {
+                reason: err.to_string(),
+            },
+        }
+    }
+
+    /// Nix's default: the machines file under `layout`.
+    pub fn default_for(layout: &Layout) -> BuildersView {
+        BuildersView::Resolved(Resolved {
+            value: format!("@{}", layout.machines().display()),
+        })
+    }
 }
 
 /// Looks at the files under the sysroot.
@@ -53,10 +93,23 @@ pub fn detect(layout: &Layout, port: u16) -> Detected {
     let mut conflicts = Vec::new();
     machines_conflicts(&layout.machines(), &mut conflicts);
     ssh_conflicts(layout, port, &mut conflicts);
+    let builders_ours = std::fs::read_to_string(conf_we_edit(layout, flavor))
+        .ok()
+        .and_then(|text| builders::ours_in(&text));
     Detected {
         flavor,
         machines_managed,
         conflicts,
+        builders: BuildersView::ask(layout),
+        builders_ours,
+    }
+}
+
+/// The Nix configuration file our marked block goes in for `flavor`.
+pub fn conf_we_edit(layout: &Layout, flavor: Flavor) -> std::path::PathBuf {
+    match flavor {
+        Flavor::Determinate => layout.nix_custom_conf(),
+        _ => layout.nix_conf(),
     }
 }
 

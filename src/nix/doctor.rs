@@ -25,8 +25,9 @@ pub enum Status {
 /// One check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// A short stable name (`nix`, `machines`, `key-file`, `alias`,
-    /// `host-key`, `ssh`, `remote-store`).
+    /// A short stable name (`nix`, `machines`, `nix-uses-builder`,
+    /// `key-file`, `ssh-include`, `alias`, `host-key`, `ssh`,
+    /// `remote-store`).
     pub name: &'static str,
     pub status: Status,
     /// What was found.
@@ -35,7 +36,7 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-fn check(name: &'static str, ok: bool, detail: String, fix: &str) -> Check {
+pub(super) fn check(name: &'static str, ok: bool, detail: String, fix: &str) -> Check {
     Check {
         name,
         status: if ok { Status::Pass } else { Status::Fail },
@@ -44,7 +45,8 @@ fn check(name: &'static str, ok: bool, detail: String, fix: &str) -> Check {
     }
 }
 
-const REINSTALL: &str = "run `builderbar install` (it shows what it changes with --dry-run)";
+pub(super) const REINSTALL: &str =
+    "run `builderbar install` (it shows what it changes with --dry-run)";
 
 /// Runs every check under `layout`. `inputs` are the wiring the settings
 /// ask for (None when they cannot be used; the checks that need them fail).
@@ -90,6 +92,13 @@ pub fn run(layout: &Layout, inputs: Option<&WiringInputs>) -> Vec<Check> {
             REINSTALL,
         ),
     });
+
+    checks.push(super::doctor_builders::uses_builder(
+        layout,
+        &detected,
+        inputs,
+        entry.as_deref(),
+    ));
 
     let key = layout.key_file();
     checks.push(match std::fs::metadata(&key) {
@@ -298,7 +307,7 @@ pub fn to_text(checks: &[Check], note: Option<&str>) -> String {
             Status::Fail => "FAIL",
             Status::Skip => "skip",
         };
-        out.push_str(&format!("{mark} {:<12} {}\n", c.name, c.detail));
+        out.push_str(&format!("{mark} {:<16} {}\n", c.name, c.detail));
         if let Some(fix) = &c.fix {
             out.push_str(&format!("     fix: {fix}\n"));
         }

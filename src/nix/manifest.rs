@@ -90,6 +90,14 @@ impl Manifest {
         hand_to_folder_owner(state_dir, &path)
     }
 
+    /// The sysroot folder the wiring was installed under, or None when it
+    /// was installed on this machine's own `/`.
+    pub fn sysroot_dir(&self) -> Option<PathBuf> {
+        self.sysroot
+            .clone()
+            .filter(|sysroot| sysroot.as_path() != Path::new("/"))
+    }
+
     pub(super) fn knows(&self, path: &Path) -> bool {
         self.entries.iter().any(|e| e.path == path)
     }

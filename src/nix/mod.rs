@@ -9,8 +9,10 @@
 
 pub mod apply;
 pub mod block;
+pub mod builders;
 pub mod detect;
 pub mod doctor;
+mod doctor_builders;
 pub mod elevate;
 pub mod expr;
 pub mod install;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use super::builders::{self, Wiring};
 use super::detect::{Detected, Flavor};
 use super::{ALIAS, BUILDER_USER, NixError};
 
@@ -287,22 +288,55 @@ pub fn compute(
             mode: 0o644,
         });
     }
-    match detected.flavor {
-        Flavor::NixDarwin => notes.push(format!(
+    let wiring = builders::wiring(
+        &detected.builders,
+        detected.builders_ours.as_deref(),
+        layout,
+        inputs.port,
+    )?;
+    let builders_line = match wiring {
+        Wiring::Line { value, why } => {
+            notes.push(why);
+            Some(value)
+        }
+        Wiring::AlreadyNamed(entries) => {
+            notes.push(format!(
+                "Nix's builders setting already lists BuilderBar's builder ({}), so BuilderBar adds no builders line; if that entry is out of date, remove it and install again",
+                entries.join(" ; ")
+            ));
+            None
+        }
+        Wiring::Unknown(reason) => {
+            notes.push(format!(
+                "could not check which builders Nix uses ({reason}); `builderbar doctor` checks it once Nix answers"
+            ));
+            None
+        }
+        Wiring::Reaches => None,
+    };
+    if detected.flavor == Flavor::NixDarwin {
+        let mut settings = String::from("nix.settings.builders-use-substitutes = true;");
+        if let Some(value) = &builders_line {
+            settings.push_str(&format!(
+                " nix.settings.builders = {};",
+                super::expr::nix_string(value)?
+            ));
+        }
+        notes.push(format!(
             "{} is managed by nix-darwin, so BuilderBar does not edit it. Add to your nix-darwin configuration: \
-             nix.settings.builders-use-substitutes = true; then run darwin-rebuild switch.",
+             {settings} then run darwin-rebuild switch.",
             layout.nix_conf().display()
-        )),
-        Flavor::Determinate => operations.push(Operation::EditBetweenMarkers {
-            path: layout.nix_custom_conf(),
-            content: "builders-use-substitutes = true\n".into(),
+        ));
+    } else {
+        let mut content = String::from("builders-use-substitutes = true\n");
+        if let Some(value) = &builders_line {
+            content.push_str(&format!("builders = {value}\n"));
+        }
+        operations.push(Operation::EditBetweenMarkers {
+            path: super::detect::conf_we_edit(layout, detected.flavor),
+            content,
             mode: 0o644,
-        }),
-        _ => operations.push(Operation::EditBetweenMarkers {
-            path: layout.nix_conf(),
-            content: "builders-use-substitutes = true\n".into(),
-            mode: 0o644,
-        }),
+        });
     }
     operations.push(Operation::ReloadDaemon(DaemonKind::for_flavor(
         detected.flavor,

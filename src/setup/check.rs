@@ -67,7 +67,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckItem {
     /// Short and stable: `nix`, `nix-daemon`, `os`, `disk`, `port`,
-    /// `other-builder`, `sysroot` (Linux), `set-up`.
+    /// `other-builder`, `nix-builders`, `sysroot` (Linux), `set-up`.
     pub name: &'static str,
     pub status: CheckStatus,
     pub detail: String,
@@ -230,6 +230,11 @@ pub fn check(paths: &Paths, sysroot: Option<&Path>) -> Result<CheckReport, Setti
             None,
         ),
     });
+    items.push(super::check_builders::item(
+        &detected,
+        &layout,
+        settings.ssh_port,
+    ));
     items.push(item(
         "set-up",
         CheckStatus::Ok,

@@ -16,6 +16,7 @@
 //! already done and then only verifies it.
 
 mod check;
+mod check_builders;
 mod host;
 mod plan;
 mod ready;

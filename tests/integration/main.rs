@@ -14,6 +14,7 @@ mod disk_grow;
 mod faults;
 mod health;
 mod keys;
+mod nix_builders;
 mod nix_wiring;
 mod notifications;
 mod remote_build;

@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output};
 
-use builderbar::nix::detect::{Detected, Flavor};
+use builderbar::nix::detect::{BuildersView, Detected, Flavor};
 use builderbar::nix::expr::{Pin, RunnerInputs, nix_string, runner_expression};
 use builderbar::nix::plan::{self, Layout, WiringInputs};
 
@@ -213,12 +213,14 @@ fn the_plan_matches_its_golden_file() {
         &format!("{HOST_KEY} root@nixos"),
     )
     .unwrap();
+    let layout = Layout::new("/");
     let upstream = Detected {
         flavor: Flavor::Upstream,
         machines_managed: false,
         conflicts: vec![],
+        builders: BuildersView::default_for(&layout),
+        builders_ours: None,
     };
-    let layout = Layout::new("/");
     let state = Path::new("/Users/me/Library/Application Support/BuilderBar/nix-wiring");
     let plan = plan::compute(&wiring, &upstream, &layout, state, None).unwrap();
     golden("plan-upstream.txt", &plan.describe());

@@ -31,8 +31,9 @@ use crate::support::ssh;
 const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osascript");
 
 /// A sysroot like a Linux host with Debian's nix-bin: a nix.conf for a
-/// store without build users or sandbox, and an empty ssh_config.d.
-fn sysroot() -> tempfile::TempDir {
+/// store without build users or sandbox (then `extra`), and an empty
+/// ssh_config.d.
+fn sysroot(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("bb-remote-")
         .tempdir()
@@ -46,7 +47,7 @@ fn sysroot() -> tempfile::TempDir {
     .unwrap();
     std::fs::write(
         dir.path().join("etc/nix/nix.conf"),
-        "sandbox = false\nbuild-users-group =\nsubstituters =\n",
+        format!("sandbox = false\nbuild-users-group =\nsubstituters =\n{extra}"),
     )
     .unwrap();
     dir
@@ -55,6 +56,11 @@ fn sysroot() -> tempfile::TempDir {
 /// The builder running (Nix flavour) and the wiring installed under a
 /// fresh sysroot.
 fn wired(home: &Home) -> (Supervisor<'_>, tempfile::TempDir) {
+    wired_with(home, "")
+}
+
+/// The same, with `extra` appended to the sysroot's nix.conf.
+fn wired_with<'h>(home: &'h Home, extra: &str) -> (Supervisor<'h>, tempfile::TempDir) {
     assert_eq!(
         devvm::Flavour::selected().unwrap(),
         devvm::Flavour::Nix,
@@ -67,16 +73,20 @@ fn wired(home: &Home) -> (Supervisor<'_>, tempfile::TempDir) {
         home.ssh_ok("nix-store --version").contains("2."),
         "the guest has no Nix"
     );
-    let root = sysroot();
+    let root = sysroot(extra);
+    install(home, root.path());
+    (supervisor, root)
+}
+
+fn install(home: &Home, root: &Path) {
     let out = home
         .command()
         .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
         .args(["install", "--sysroot"])
-        .arg(root.path())
+        .arg(root)
         .output()
         .unwrap();
     assert!(out.status.success(), "install: {}", ssh::stderr(&out));
-    (supervisor, root)
 }
 
 fn doctor_build(home: &Home, root: &Path) -> (bool, serde_json::Value) {
@@ -191,6 +201,25 @@ fn the_test_build_passes_and_a_failed_build_makes_one_notification() {
         "{:#?}",
         server.calls()
     );
+    supervisor.stop_cleanly();
+}
+
+/// Nix must really see the builder: with a builders line of the user's own
+/// (the nixpkgs manual teaches one) in nix.conf, and then in an included
+/// file, the test build through the private nix-daemon still passes.
+#[test]
+fn the_test_build_passes_with_a_builders_line_of_the_users_own() {
+    let home = Home::new();
+    let theirs = "builders = ssh://builder@other aarch64-linux\n";
+    let (mut supervisor, root) = wired_with(&home, theirs);
+    let (ok, json) = doctor_build(&home, root.path());
+    assert!(ok && json["test_build"]["status"] == "pass", "{json:#}");
+
+    let included = sysroot("include builders.conf\n");
+    std::fs::write(included.path().join("etc/nix/builders.conf"), theirs).unwrap();
+    install(&home, included.path());
+    let (ok, json) = doctor_build(&home, included.path());
+    assert!(ok && json["test_build"]["status"] == "pass", "{json:#}");
     supervisor.stop_cleanly();
 }
 

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use builderbar::keys::{KeyringStore, Keys};
-use builderbar::nix::detect::{Detected, Flavor};
+use builderbar::nix::detect::{BuildersView, Detected, Flavor};
 use builderbar::nix::plan::{self, Layout, WiringInputs};
 use builderbar::paths::Paths;
 use builderbar::settings::SettingsStore;
@@ -163,6 +163,8 @@ fn private_key_files_are_0600_and_their_owner_is_checked_before_use() {
         flavor: Flavor::Upstream,
         machines_managed: false,
         conflicts: vec![],
+        builders: BuildersView::default_for(&layout),
+        builders_ours: None,
     };
     let apply_plan = |source: &Path| {
         let plan = plan::compute(
