@@ -68,13 +68,20 @@ pub fn apply_settings(
     let changes = changes(&before, &after);
     crate::keys::render_vm_keys_folder(paths).ok();
     // The port, systems and jobs live in Nix's own files too: rewrite them
-    // (one admin prompt) when the wiring is installed.
+    // (one admin prompt) when the wiring is installed, where it was
+    // installed — the sysroot its manifest records, never a default.
     let wired = crate::nix::apply::Manifest::load(&crate::nix::install::state_dir(paths))
-        .map(|m| m.is_some())
-        .unwrap_or(false);
-    if wired && changes.iter().any(|c| c.needs_admin) {
+        .ok()
+        .flatten();
+    if let Some(manifest) = wired
+        && changes.iter().any(|c| c.needs_admin)
+    {
         progress("Updating Nix's configuration (administrator password)");
-        crate::nix::install::install(paths, &Default::default(), &mut |_| {})?;
+        let options = crate::nix::install::InstallOptions {
+            sysroot: manifest.sysroot_dir(),
+            dry_run: false,
+        };
+        crate::nix::install::install(paths, &options, &mut |_| {})?;
     }
     let service = Service::for_platform(paths);
     let running = service

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod apply_wiring;
 mod cli_tool;
 mod dev_runner_cli;
 mod dev_vm;
