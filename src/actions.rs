@@ -46,12 +46,72 @@ pub fn plan_settings(
     Ok((changes(&current, &new), problems))
 }
 
-/// Saves the change (validated, under the settings lock) and, when a change
-/// needs it and the builder runs, restarts the builder. `progress` hears
+/// What applying a change will do, before anything is done: the changes,
+/// the problems that refuse it, and which of the steps it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsPlan {
+    pub changes: Vec<Change>,
+    pub problems: Vec<Problem>,
+    /// The builder runs and a change needs a restart.
+    pub restarts: bool,
+    /// Nix's configuration is wired and a change is written there (the
+    /// administrator password prompt).
+    pub rewires: bool,
+}
+
+impl SettingsPlan {
+    /// The plan in plain words, one line a step.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for change in &self.changes {
+            out.push_str(&format!("change {}\n", change.describe()));
+        }
+        if self.rewires {
+            out.push_str("update Nix's configuration (one administrator password prompt)\n");
+        }
+        if self.restarts {
+            out.push_str("restart the builder (it runs now)\n");
+        }
+        out
+    }
+}
+
+/// The plan of `change` (a parse error refuses it), without saving.
+pub fn settings_plan(
+    paths: &Paths,
+    change: impl FnOnce(&mut Settings) -> Result<(), Problem>,
+) -> Result<SettingsPlan, SettingsError> {
+    let mut parsed = Ok(());
+    let (changes, problems) = plan_settings(paths, |s| parsed = change(s))?;
+    parsed.map_err(|problem| SettingsError::Refused(vec![problem]))?;
+    let running = Service::for_platform(paths)
+        .status(paths)
+        .map(|s| s.service.pid.is_some())
+        .unwrap_or(false);
+    let wired = wiring_manifest(paths).is_some();
+    Ok(SettingsPlan {
+        restarts: running && changes.iter().any(|c| c.needs_restart),
+        rewires: wired && changes.iter().any(|c| c.needs_admin),
+        changes,
+        problems,
+    })
+}
+
+/// The manifest of the installed Nix wiring, if any.
+fn wiring_manifest(paths: &Paths) -> Option<crate::nix::apply::Manifest> {
+    crate::nix::apply::Manifest::load(&crate::nix::install::state_dir(paths))
+        .ok()
+        .flatten()
+}
+
+/// Saves the change (validated, under the settings lock; a parse error or
+/// a refused value changes nothing) and, where a change needs it, rewrites
+/// Nix's configuration and restarts a running builder. The one path for
+/// the settings window and `builderbar settings set`. `progress` hears
 /// each step in words.
 pub fn apply_settings(
     paths: &Paths,
-    change: impl FnOnce(&mut Settings),
+    change: impl FnOnce(&mut Settings) -> Result<(), Problem>,
     mut progress: impl FnMut(&str),
 ) -> Result<Applied, ApplyError> {
     let store = SettingsStore::open(paths)?;
@@ -59,7 +119,7 @@ pub fn apply_settings(
     progress("Saving the settings");
     let after = store.update(|s| {
         let old_port = s.ssh_port;
-        change(s);
+        change(s)?;
         if s.ssh_port != old_port {
             check_port_free(s.ssh_port)?;
         }
@@ -70,10 +130,7 @@ pub fn apply_settings(
     // The port, systems and jobs live in Nix's own files too: rewrite them
     // (one admin prompt) when the wiring is installed, where it was
     // installed — the sysroot its manifest records, never a default.
-    let wired = crate::nix::apply::Manifest::load(&crate::nix::install::state_dir(paths))
-        .ok()
-        .flatten();
-    if let Some(manifest) = wired
+    if let Some(manifest) = wiring_manifest(paths)
         && changes.iter().any(|c| c.needs_admin)
     {
         progress("Updating Nix's configuration (administrator password)");

@@ -107,7 +107,10 @@ pub async fn apply_settings<R: Runtime>(
 ) -> Result<SettingsView> {
     let applied = actions::apply_settings(
         &state.paths,
-        |s| *s = form.apply_to(&loaded, s),
+        |s| {
+            *s = form.apply_to(&loaded, s);
+            Ok(())
+        },
         |step| {
             let _ = on_progress.send(ApplyProgress {
                 step: step.to_string(),

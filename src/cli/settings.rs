@@ -1,9 +1,10 @@
 //! `builderbar settings show|set`.
 
 use anyhow::{Result, anyhow};
+use builderbar::actions;
 use builderbar::paths::Paths;
 use builderbar::settings::model::human_mib;
-use builderbar::settings::{Settings, SettingsError, SettingsStore};
+use builderbar::settings::{Settings, SettingsError, SettingsStore, parse};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -13,7 +14,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Change one setting; it is checked first and nothing changes if it is refused
+    /// Change one setting, as the settings window's Apply does: checked
+    /// first (nothing changes if it is refused), the plan shown, then saved,
+    /// Nix's configuration rewritten and the builder restarted where needed
     #[command(
         after_help = "KEYS: port, disk, memory, cores, max-jobs, systems, ephemeral, \
         start-at-login, notify-vm-failures, notify-build-failures, notify-build-successes, \
@@ -24,6 +27,9 @@ pub enum Command {
         key: String,
         /// Its new value, e.g. 31023, 8GiB, 4, on
         value: String,
+        /// Show what would change, restart and ask for a password; change nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -42,12 +48,57 @@ pub fn run(command: Command) -> Result<()> {
                 print_settings(&loaded.settings, &paths);
             }
         }
-        Command::Set { key, value } => {
-            let s = store.set(&key, &value).map_err(explain)?;
-            println!("saved; the settings are now:");
-            print_settings(&s, &paths);
-        }
+        Command::Set {
+            key,
+            value,
+            dry_run,
+        } => set(&paths, &key, &value, dry_run)?,
     }
+    Ok(())
+}
+
+/// Shows the plan, then applies it through the same core call as the
+/// settings window.
+fn set(paths: &Paths, key: &str, value: &str, dry_run: bool) -> Result<()> {
+    let change = |s: &mut Settings| parse::set_field(s, key, value);
+    let plan = actions::settings_plan(paths, change).map_err(explain)?;
+    if !plan.problems.is_empty() {
+        return Err(explain(SettingsError::Refused(plan.problems)));
+    }
+    if dry_run {
+        print!("{}", plan.describe());
+        println!("(a dry run: nothing was changed)");
+        return Ok(());
+    }
+    let nothing = plan.changes.is_empty();
+    if nothing {
+        println!("{key} is already {value}: nothing to change.");
+    } else {
+        print!("{}", plan.describe());
+    }
+    // Also when nothing changes: the settings file is then written if it
+    // is missing or from an older version, as the window's Apply does.
+    let applied = actions::apply_settings(paths, change, |step| {
+        if !nothing {
+            println!("- {step}");
+        }
+    })
+    .map_err(|err| match err {
+        actions::ApplyError::Settings(err) => explain(err),
+        other => anyhow!("{other}"),
+    })?;
+    println!(
+        "saved{}; the settings are now:",
+        if applied.restarted {
+            ", and the builder restarted"
+        } else {
+            ""
+        }
+    );
+    let settings = SettingsStore::open(paths)
+        .and_then(|s| s.load())
+        .map_err(explain)?;
+    print_settings(&settings.settings, paths);
     Ok(())
 }
 

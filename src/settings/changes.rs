@@ -19,6 +19,24 @@ pub struct Change {
     pub needs_admin: bool,
 }
 
+impl Change {
+    /// `ssh_port: 31022 → 31023 (restarts the builder, …)`.
+    pub fn describe(&self) -> String {
+        let mut effects = Vec::new();
+        if self.needs_restart {
+            effects.push("restarts the builder if it runs");
+        }
+        if self.needs_admin {
+            effects.push("rewrites Nix's configuration if BuilderBar wired it");
+        }
+        let mut text = format!("{}: {} → {}", self.field, self.from, self.to);
+        if !effects.is_empty() {
+            text.push_str(&format!(" ({})", effects.join("; ")));
+        }
+        text
+    }
+}
+
 /// Everything that differs between `current` and `new`, in display order.
 pub fn changes(current: &Settings, new: &Settings) -> Vec<Change> {
     let mut out = Vec::new();

@@ -33,7 +33,7 @@ const OSASCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/doubles/osas
 /// A sysroot like a Linux host with Debian's nix-bin: a nix.conf for a
 /// store without build users or sandbox (then `extra`), and an empty
 /// ssh_config.d.
-fn sysroot(extra: &str) -> tempfile::TempDir {
+pub(crate) fn sysroot(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("bb-remote-")
         .tempdir()
@@ -78,7 +78,7 @@ fn wired_with<'h>(home: &'h Home, extra: &str) -> (Supervisor<'h>, tempfile::Tem
     (supervisor, root)
 }
 
-fn install(home: &Home, root: &Path) {
+pub(crate) fn install(home: &Home, root: &Path) {
     let out = home
         .command()
         .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
@@ -89,7 +89,7 @@ fn install(home: &Home, root: &Path) {
     assert!(out.status.success(), "install: {}", ssh::stderr(&out));
 }
 
-fn doctor_build(home: &Home, root: &Path) -> (bool, serde_json::Value) {
+pub(crate) fn doctor_build(home: &Home, root: &Path) -> (bool, serde_json::Value) {
     let out = home
         .command()
         .args(["doctor", "--build", "--json", "--sysroot"])

@@ -202,7 +202,10 @@ fn two_clis_and_the_app_applying_at_once_lose_no_update() {
             .unwrap();
         let applied = builderbar::actions::apply_settings(
             &paths,
-            |s| s.memory_mib = 1024 + 256 * i as u64,
+            |s| {
+                s.memory_mib = 1024 + 256 * i as u64;
+                Ok(())
+            },
             |_| {},
         )
         .unwrap();

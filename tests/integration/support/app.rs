@@ -44,22 +44,16 @@ fn app_stand_in() {
         .with_writer(std::io::stderr)
         .init();
     let paths = builderbar::paths::Paths::from_env().unwrap();
-    let mut refused = None;
     let applied = builderbar::actions::apply_settings(
         &paths,
-        |s| {
-            if let Err(problem) = builderbar::settings::parse::set_field(s, key, value) {
-                refused = Some(problem.message);
-            }
-        },
+        |s| builderbar::settings::parse::set_field(s, key, value),
         |step| {
             println!("step: {step}");
             let _ = std::io::stdout().flush();
         },
     );
-    match (applied, refused) {
-        (Ok(applied), None) => println!("applied: restarted={}", applied.restarted),
-        (Ok(_), Some(problem)) => println!("refused: {problem}"),
-        (Err(err), _) => println!("refused: {err}"),
+    match applied {
+        Ok(applied) => println!("applied: restarted={}", applied.restarted),
+        Err(err) => println!("refused: {err}"),
     }
 }
