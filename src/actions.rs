@@ -157,9 +157,49 @@ pub fn apply_settings(
     })
 }
 
-/// The builder's state for the menu, the window and `builderbar status`.
+/// The service's and the VM's status, as the service sees them.
 pub fn status(paths: &Paths) -> Result<Status, ServiceError> {
     Service::for_platform(paths).status(paths)
+}
+
+/// The status and the one state the front doors show.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusView {
+    #[serde(flatten)]
+    pub status: Status,
+    pub builder: crate::health::BuilderView,
+}
+
+/// The builder's state for `builderbar status` and every process that
+/// runs no health monitor of its own: the service's view, and a running
+/// monitor's word for this run of the VM (`health::published`; no Keychain
+/// read, no SSH). `health` is a monitor's word the caller has itself (the
+/// app's own monitor), used instead of the published one.
+pub fn status_view(
+    paths: &Paths,
+    health: Option<&crate::health::Health>,
+) -> Result<StatusView, ServiceError> {
+    use crate::health::{self, Resources, ViewInputs};
+    let status = status(paths)?;
+    let file = crate::vm::status::StatusFile::read(&crate::vm::config::vm_paths(paths).status_file);
+    let published = match health {
+        Some(_) => None,
+        None => file
+            .as_ref()
+            .and_then(|f| health::published::read(paths, f.started_at)),
+    };
+    let resources = SettingsStore::open(paths)
+        .and_then(|store| store.load())
+        .ok()
+        .map(|loaded| Resources::from_settings(&loaded.settings));
+    let builder = health::view(ViewInputs {
+        report: &status.vm,
+        file: file.as_ref(),
+        stopped_by_user: status.service.stopped_by_user,
+        health: health.or(published.as_ref()),
+        resources,
+    });
+    Ok(StatusView { status, builder })
 }
 
 #[derive(Debug, thiserror::Error)]

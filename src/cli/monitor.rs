@@ -81,6 +81,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// One line per state: a timestamp and the state, or JSON.
 pub fn print_health(health: &Health, json: bool) -> Result<()> {
+    print_state(health, None, json)
+}
+
+/// A state change as a line: with the view's summary when there is one
+/// (`status --watch`), else the monitor's own words (`monitor`).
+fn print_state(health: &Health, summary: Option<&str>, json: bool) -> Result<()> {
     let at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -90,8 +96,13 @@ pub fn print_health(health: &Health, json: bool) -> Result<()> {
         if let Some(map) = value.as_object_mut() {
             map.insert("event".into(), "state".into());
             map.insert("at".into(), at.into());
+            if let Some(summary) = summary {
+                map.insert("summary".into(), summary.into());
+            }
         }
         writeln!(out, "{value}")?;
+    } else if let Some(summary) = summary {
+        writeln!(out, "{at}  {summary}")?;
     } else {
         let disk = health
             .disk_used_percent
@@ -175,7 +186,11 @@ pub fn watch(args: &ProbeArgs, json: bool) -> Result<()> {
         let mut states = health::spawn(config)?;
         loop {
             let health = states.borrow_and_update().clone();
-            print_health(&health, json)?;
+            // The one state the core decides, from this monitor's word.
+            let summary = builderbar::actions::status_view(&paths, Some(&health))
+                .map(|view| view.builder.summary)
+                .ok();
+            print_state(&health, summary.as_deref(), json)?;
             states
                 .changed()
                 .await

@@ -1,10 +1,10 @@
-//! `builderbar status`: the VM's state from the supervisor's status file,
-//! checked against the live processes.
+//! `builderbar status`: the one state the core decides (`health::view`):
+//! the supervisor's status file checked against the live processes, and a
+//! running health monitor's word for this run of the VM.
 
 use anyhow::Result;
 use builderbar::actions;
 use builderbar::paths::Paths;
-use builderbar::vm::VmState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,25 +25,16 @@ pub fn run(args: Args) -> Result<()> {
         return super::monitor::watch(&args.probe, args.json);
     }
     let paths = Paths::from_env()?;
-    let status = actions::status(&paths)?;
+    let view = actions::status_view(&paths, None)?;
     if args.json {
-        println!("{}", serde_json::to_string(&status)?);
+        println!("{}", serde_json::to_string(&view)?);
         return Ok(());
     }
+    println!("{}", view.builder.summary);
+    let status = view.status;
     let report = status.vm;
-    let state = match report.state {
-        VmState::Starting => "Starting",
-        VmState::Running => "Running",
-        VmState::Stopping => "Stopping",
-        VmState::Stopped => "Stopped",
-        VmState::Failed => "Failed",
-    };
-    match (report.port, report.uptime_secs) {
-        (Some(port), Some(uptime)) => println!(
-            "{state} — SSH on 127.0.0.1:{port}, up {}",
-            human_duration(uptime)
-        ),
-        _ => println!("{state}"),
+    if let (Some(port), Some(uptime)) = (report.port, report.uptime_secs) {
+        println!("SSH on 127.0.0.1:{port}, up {}", human_duration(uptime));
     }
     if report.crash_loop {
         println!(

@@ -1,6 +1,7 @@
 //! The health monitor: a tokio task that owns the observed state and
 //! publishes every change on a `watch` channel that the app and the CLI
-//! subscribe to.
+//! subscribe to, and (the first monitor to run) in `state/health.json` for
+//! processes that run none (`super::published`).
 //!
 //! Event-driven where the source allows: the supervisor's status file and
 //! the service's stop marker are watched (inotify / FSEvents through the
@@ -139,9 +140,10 @@ pub fn spawn(config: MonitorConfig) -> Result<watch::Receiver<Health>, MonitorEr
     });
     // The first value is a placeholder until the first observation.
     tx.send_replace(observe_without_probe(&config));
+    let publisher = super::published::Publisher::take(&config.paths);
     tokio::spawn(async move {
         let _watcher = watcher;
-        run(config, tx, woken).await;
+        run(config, tx, woken, publisher).await;
     });
     Ok(rx)
 }
@@ -229,6 +231,7 @@ async fn run(
     config: MonitorConfig,
     tx: watch::Sender<Health>,
     mut woken: mpsc::UnboundedReceiver<()>,
+    publisher: Option<super::published::Publisher>,
 ) {
     let status_file = crate::vm::config::vm_paths(&config.paths).status_file;
     let marker = stopped_marker(&config.paths);
@@ -298,6 +301,11 @@ async fn run(
             state,
             disk_used_percent,
         };
+        if let Some(publisher) = &publisher
+            && *tx.borrow() != health
+        {
+            publisher.publish(&health, file.as_ref().and_then(|f| f.started_at));
+        }
         tx.send_if_modified(|current| {
             if *current == health {
                 false

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::vm::VmState;
 use crate::vm::status::{StatusFile, StatusReport};
 
 /// What is wrong, in a word the policy and the tray can switch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// The supervisor could not start the VM (port taken, disk, runner…).
@@ -28,7 +28,7 @@ pub enum ProblemKind {
 }
 
 /// A problem and a sentence for the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub detail: String,
@@ -44,7 +44,7 @@ impl Problem {
 }
 
 /// The builder as observed — not as assumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum BuilderState {
     Stopped,
@@ -94,7 +94,7 @@ pub fn kind_word(kind: ProblemKind) -> &'static str {
 
 /// Everything the monitor publishes: the state and, while the builder
 /// answers, how full its disk is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     #[serde(flatten)]
     pub state: BuilderState,

@@ -179,3 +179,44 @@ fn bench_kill_to_state_change() {
         samples[5], samples[0], samples[9]
     );
 }
+
+fn status_json(home: &Home) -> serde_json::Value {
+    serde_json::from_str(&home.cli_ok(&["status", "--json"])).unwrap()
+}
+
+/// Plain `builderbar status` reads no Keychain and probes nothing: it says
+/// Ready from the word a running monitor publishes for this run of the VM,
+/// and, with no monitor, the service's view — Running, not checked. The
+/// `--json` fields it had are kept; the state is added under `builder`.
+#[test]
+fn plain_status_is_ready_from_a_running_monitor_and_running_without_one() {
+    let _server = NotificationServer::start();
+    let home = Home::new();
+    let mut supervisor = home.start_supervisor();
+    supervisor.wait_ready();
+    let unchecked = status_json(&home);
+    assert_eq!(unchecked["state"], "running", "the old field: {unchecked}");
+    assert_eq!(unchecked["builder"]["state"], "running", "{unchecked}");
+    assert_eq!(unchecked["builder"]["observed"], false, "{unchecked}");
+    assert!(home.cli_ok(&["status"]).contains("not checked"));
+
+    let mut monitor = Monitor::start(&home, &dev_vm().host_key, &["--no-builds"], &[]);
+    monitor.wait_state(0, "ready", READY_TIMEOUT);
+    let ready =
+        super::support::wait::until(Duration::from_secs(10), Duration::from_millis(50), || {
+            let seen = status_json(&home);
+            (seen["builder"]["state"] == "ready").then_some(seen)
+        })
+        .unwrap_or_else(|| panic!("status never said ready: {}", status_json(&home)));
+    assert_eq!(ready["builder"]["observed"], true);
+    let line = home.cli_ok(&["status"]);
+    assert!(line.starts_with("Ready — 1 core, 1 GiB"), "{line}");
+
+    drop(monitor); // SIGKILL: its word is no longer used.
+    let after = status_json(&home);
+    assert_eq!(after["builder"]["state"], "running", "{after}");
+
+    supervisor.stop_cleanly();
+    let stopped = status_json(&home);
+    assert_eq!(stopped["builder"]["state"], "stopped", "{stopped}");
+}
