@@ -11,9 +11,14 @@ use builderbar::settings::Settings;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct BuilderStatus {
-    /// "stopped", "starting", "running" (not yet seen to answer), "ready",
-    /// "degraded", "stopping" or "failed".
-    pub state: String,
+    /// The one state the core decides (`health::view`).
+    pub state: builderbar::health::StateWord,
+    /// Its word for a badge ("Ready").
+    pub label: String,
+    /// The VM runs or is on its way up: offer Stop (else Start).
+    pub is_up: bool,
+    /// Start/Stop can be pressed now (not while stopping).
+    pub can_toggle: bool,
     /// One line for the menu: "Running — 2 cores, 3 GiB".
     pub summary: String,
     pub port: u16,

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use tauri::{AppHandle, Emitter, Runtime};
 
-use builderbar::health::{BuilderState, Health};
+use builderbar::health::Health;
 use builderbar::keys::Keys;
 use builderbar::paths::Paths;
 use builderbar::settings::SettingsStore;
-use builderbar::vm::VmState;
 
 use crate::ipc::{BuilderStatus, UiError};
 
@@ -45,77 +44,30 @@ impl AppState {
         Ok(AppState::new(Paths::from_env()?))
     }
 
-    /// Reads the builder's status now and remembers it.
+    /// Reads the builder's status now and remembers it. The state and its
+    /// line are the core's (`actions::status_view`), from the service's
+    /// view and this app's own health monitor.
     pub fn refresh_status(&self) -> Result<BuilderStatus, builderbar::service::ServiceError> {
-        let status = builderbar::actions::status(&self.paths)?;
-        let settings = SettingsStore::open(&self.paths)
-            .ok()
-            .and_then(|store| store.load().ok())
-            .map(|loaded| loaded.settings);
         let health = self.health.lock().ok().and_then(|h| h.clone());
-        let resources = settings.as_ref().map(|s| {
-            format!(
-                "{} {}, {}",
-                s.cores,
-                if s.cores == 1 { "core" } else { "cores" },
-                builderbar::settings::model::human_mib(s.memory_mib)
-            )
+        let view = builderbar::actions::status_view(&self.paths, health.as_ref())?;
+        let port = view.status.vm.port.or_else(|| {
+            SettingsStore::open(&self.paths)
+                .and_then(|store| store.load())
+                .ok()
+                .map(|loaded| loaded.settings.ssh_port)
         });
-        // While the VM runs, the monitor says what it really is.
-        let observed = match (&status.vm.state, &health) {
-            (VmState::Running, Some(h)) => match &h.state {
-                BuilderState::Ready => Some((
-                    "ready",
-                    format!(
-                        "Ready — {}{}",
-                        resources.clone().unwrap_or_default(),
-                        h.disk_used_percent
-                            .map(|d| format!(", disk {d}% used"))
-                            .unwrap_or_default()
-                    ),
-                )),
-                BuilderState::Degraded(p) => Some(("degraded", format!("Degraded — {}", p.detail))),
-                BuilderState::Failed(p) => Some(("failed", format!("Failed — {}", p.detail))),
-                _ => None,
-            },
-            _ => None,
-        };
-        let state = match status.vm.state {
-            VmState::Starting => "starting",
-            VmState::Running => "running",
-            VmState::Stopping => "stopping",
-            VmState::Stopped => "stopped",
-            VmState::Failed => "failed",
-        };
-        let summary = match (&status.vm.state, &settings) {
-            (VmState::Running, Some(s)) => format!(
-                "Running — {} {}, {}",
-                s.cores,
-                if s.cores == 1 { "core" } else { "cores" },
-                builderbar::settings::model::human_mib(s.memory_mib)
-            ),
-            (VmState::Starting, _) => "Starting…".to_string(),
-            (VmState::Stopping, _) => "Stopping…".to_string(),
-            (VmState::Failed, _) if status.vm.crash_loop => "Failed — keeps crashing".to_string(),
-            (VmState::Failed, _) => "Failed".to_string(),
-            _ => "Stopped".to_string(),
-        };
-        let (state, summary) = match observed {
-            Some((state, summary)) => (state, summary),
-            None => (state, summary),
-        };
+        let word = view.builder.state;
         let report = BuilderStatus {
-            state: state.to_string(),
-            summary,
-            port: status
-                .vm
-                .port
-                .or(settings.as_ref().map(|s| s.ssh_port))
-                .unwrap_or_default(),
-            uptime_secs: status.vm.uptime_secs,
-            last_error: status.vm.last_error,
-            crash_loop: status.vm.crash_loop,
-            stopped_by_user: status.service.stopped_by_user,
+            state: word,
+            label: word.label().to_string(),
+            is_up: word.is_up(),
+            can_toggle: word.can_toggle(),
+            summary: view.builder.summary,
+            port: port.unwrap_or_default(),
+            uptime_secs: view.status.vm.uptime_secs,
+            last_error: view.status.vm.last_error,
+            crash_loop: view.status.vm.crash_loop,
+            stopped_by_user: view.status.service.stopped_by_user,
         };
         if let Ok(mut last) = self.last.lock() {
             *last = Some(report.clone());

@@ -95,26 +95,13 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
 pub fn show<R: Runtime>(app: &AppHandle<R>, status: &BuilderStatus) {
     if let Some(items) = app.try_state::<Items<R>>() {
         let _ = items.state.set_text(&status.summary);
-        let running = matches!(
-            status.state.as_str(),
-            "running" | "starting" | "ready" | "degraded"
-        );
-        let _ = items
-            .toggle
-            .set_text(if running { "Stop" } else { "Start" });
-        let _ = items.toggle.set_enabled(status.state != "stopping");
-        let _ = items.restart.set_enabled(running);
+        let up = status.state.is_up();
+        let _ = items.toggle.set_text(if up { "Stop" } else { "Start" });
+        let _ = items.toggle.set_enabled(status.state.can_toggle());
+        let _ = items.restart.set_enabled(up);
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
-        let name = match status.state.as_str() {
-            "ready" => "ready",
-            "degraded" => "degraded",
-            // Running but not yet seen to answer: still starting.
-            "running" | "starting" | "stopping" => "starting",
-            "failed" => "failed",
-            _ => "stopped",
-        };
-        let _ = tray.set_icon(Some(icon(name)));
+        let _ = tray.set_icon(Some(icon(status.state.icon())));
         let _ = tray.set_icon_as_template(true);
         let _ = tray.set_tooltip(Some(format!("BuilderBar — {}", status.summary)));
     }
@@ -141,12 +128,7 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         let paths = state.paths.clone();
         let result: Result<(), String> = match id.as_str() {
             "toggle" => {
-                let running = state.last_status().is_some_and(|s| {
-                    matches!(
-                        s.state.as_str(),
-                        "running" | "starting" | "ready" | "degraded"
-                    )
-                });
+                let running = state.last_status().is_some_and(|s| s.state.is_up());
                 if running {
                     builderbar::actions::stop(&paths).map_err(|e| e.to_string())
                 } else {
@@ -231,7 +213,10 @@ fn test_build<R: Runtime>(app: &AppHandle<R>, paths: &builderbar::paths::Paths) 
 }
 
 fn port(state: &AppState) -> u16 {
-    state.last_status().map(|s| s.port).unwrap_or(31022)
+    state
+        .last_status()
+        .map(|s| s.port)
+        .unwrap_or(builderbar::settings::model::DEFAULT_SSH_PORT)
 }
 
 fn copy<R: Runtime>(app: &AppHandle<R>, text: String) -> Result<(), String> {

@@ -58,6 +58,46 @@ fn status_of_a_fresh_install_is_stopped() {
     assert_eq!(status["port"], 31022);
 }
 
+/// The case the app once decided on its own, differently from the core: a
+/// VM that died, then a stop the user asked for. The core says Stopped;
+/// the app shows what the core says.
+#[test]
+fn a_failure_the_user_then_stopped_shows_as_stopped() {
+    let app = App::new();
+    let state = app.root.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("status.json"),
+        json!({
+            "state": "failed",
+            "supervisor_pid": null,
+            "pid": null,
+            "port": 31022,
+            "started_at": null,
+            "last_exit": {
+                "code": null,
+                "signal": 9,
+                "kind": "vm-died",
+                "reason": "QEMU exited with signal 9",
+                "at": "2026-12-06T18:00:00Z"
+            },
+            "consecutive_failures": 1
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let failed = app.call("status", json!({})).unwrap();
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["is_up"], false);
+
+    std::fs::write(state.join("stopped-by-user"), "").unwrap();
+    let stopped = app.call("status", json!({})).unwrap();
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    assert_eq!(stopped["label"], "Stopped");
+    assert_eq!(stopped["summary"], "Stopped");
+    assert_eq!(stopped["can_toggle"], true);
+}
+
 #[test]
 fn a_bad_port_is_refused_as_you_type_and_nothing_is_saved() {
     let app = App::new();

@@ -16,8 +16,11 @@ use super::state::{self, BuilderState, Health, Inputs, ProbeView, Problem};
 use crate::vm::VmState;
 use crate::vm::status::{StatusFile, StatusReport};
 
-/// The builder's state in one word.
+/// The builder's state in one word. The app's window gets it as a
+/// TypeScript union (ts-rs, with the `ts` feature the app turns on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export_to = "../../ui/src/bindings/"))]
 #[serde(rename_all = "kebab-case")]
 pub enum StateWord {
     Stopped,
@@ -31,6 +34,47 @@ pub enum StateWord {
     /// Not running and should be, or must not be used.
     Failed,
     Stopping,
+}
+
+impl StateWord {
+    /// The word for a badge: "Ready", "Running", "Stopped"…
+    pub fn label(self) -> &'static str {
+        match self {
+            StateWord::Stopped => "Stopped",
+            StateWord::Starting => "Starting",
+            StateWord::Running => "Running",
+            StateWord::Ready => "Ready",
+            StateWord::Degraded => "Degraded",
+            StateWord::Failed => "Failed",
+            StateWord::Stopping => "Stopping",
+        }
+    }
+
+    /// The VM runs or is on its way up: the menu offers Stop and Restart.
+    pub fn is_up(self) -> bool {
+        matches!(
+            self,
+            StateWord::Running | StateWord::Starting | StateWord::Ready | StateWord::Degraded
+        )
+    }
+
+    /// Start/Stop can be pressed (not while a stop is under way).
+    pub fn can_toggle(self) -> bool {
+        self != StateWord::Stopping
+    }
+
+    /// The tray icon: `ready`, `starting`, `degraded`, `failed` or
+    /// `stopped` (icons/tray/<name>.png). Running but not yet seen to
+    /// answer, and stopping, show as starting.
+    pub fn icon(self) -> &'static str {
+        match self {
+            StateWord::Ready => "ready",
+            StateWord::Degraded => "degraded",
+            StateWord::Running | StateWord::Starting | StateWord::Stopping => "starting",
+            StateWord::Failed => "failed",
+            StateWord::Stopped => "stopped",
+        }
+    }
 }
 
 /// What the front doors show.

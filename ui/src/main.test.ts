@@ -7,6 +7,9 @@ import type { SettingsView } from "./bindings/SettingsView";
 
 const status: BuilderStatus = {
   state: "stopped",
+  label: "Stopped",
+  is_up: false,
+  can_toggle: true,
   summary: "Stopped",
   port: 31022,
   uptime_secs: null,
@@ -64,7 +67,7 @@ beforeEach(async () => {
       case "status":
         return status;
       case "start":
-        return { ...status, state: "starting", summary: "Starting…" };
+        return { ...status, state: "starting", label: "Starting", is_up: true, summary: "Starting…" };
       case "settings":
         return view;
       case "plan_settings":

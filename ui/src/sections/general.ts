@@ -2,16 +2,6 @@ import { api, asUiError } from "../api";
 import type { BuilderStatus } from "../bindings/BuilderStatus";
 import { h, replace } from "../dom";
 
-const LABELS: Record<string, string> = {
-  ready: "Ready",
-  degraded: "Degraded",
-  running: "Running",
-  starting: "Starting",
-  stopping: "Stopping",
-  stopped: "Stopped",
-  failed: "Failed",
-};
-
 export function uptime(secs: number | null): string {
   if (secs === null) return "—";
   if (secs < 60) return `${secs} s`;
@@ -26,13 +16,14 @@ export function general(root: HTMLElement) {
   root.append(h("h2", {}, "General"), body, error);
 
   const render = (s: BuilderStatus) => {
-    const running = ["running", "starting", "ready", "degraded"].includes(s.state);
+    // The rules are the core's: is_up, can_toggle, label.
+    const running = s.is_up;
     const button = h(
       "button",
       {
         id: "toggle",
         class: running ? "" : "primary",
-        disabled: s.state === "stopping",
+        disabled: !s.can_toggle,
         onclick: async () => {
           button.setAttribute("disabled", "");
           error.textContent = "";
@@ -51,8 +42,8 @@ export function general(root: HTMLElement) {
       h(
         "div",
         { class: "status-row" },
-        h("span", { class: `badge ${s.state}`, id: "state" }, LABELS[s.state] ?? s.state),
-        h("span", { id: "summary" }, s.summary === LABELS[s.state] ? "" : s.summary),
+        h("span", { class: `badge ${s.state}`, id: "state" }, s.label),
+        h("span", { id: "summary" }, s.summary === s.label ? "" : s.summary),
         button,
       ),
       h(
