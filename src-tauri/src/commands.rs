@@ -85,6 +85,7 @@ pub fn plan_settings(
             .into_iter()
             .map(|c| PlannedChange {
                 field: c.field,
+                label: c.label,
                 from: c.from,
                 to: c.to,
                 needs_restart: c.needs_restart,
@@ -121,9 +122,12 @@ pub async fn apply_settings<R: Runtime>(
     match applied {
         Ok(_) => {
             state.settings_changed.notify_waiters();
-            crate::autostart::follow_setting(&app, form.start_at_login);
+            // The saved value, not the form's copy: the same as `settings
+            // set start-at-login` leaves for the next app start.
+            let view = settings(state)?;
+            crate::autostart::follow_setting(&app, view.form.start_at_login);
             crate::tray::refresh(&app);
-            settings(state)
+            Ok(view)
         }
         Err(builderbar::actions::ApplyError::Settings(err)) => Err(UiError {
             message: err.to_string(),

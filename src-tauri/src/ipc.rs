@@ -136,6 +136,8 @@ impl From<builderbar::settings::Problem> for FieldProblem {
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct PlannedChange {
     pub field: String,
+    /// The setting's label, from the core's settings table ("SSH port").
+    pub label: String,
     pub from: String,
     pub to: String,
     pub needs_restart: bool,

@@ -6,6 +6,8 @@ mod autostart;
 mod cli_tool;
 mod commands;
 pub mod ipc;
+#[cfg(test)]
+mod setting_labels;
 mod setup;
 mod state;
 mod tray;

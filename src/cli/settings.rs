@@ -3,7 +3,6 @@
 use anyhow::{Result, anyhow};
 use builderbar::actions;
 use builderbar::paths::Paths;
-use builderbar::settings::model::human_mib;
 use builderbar::settings::{Settings, SettingsError, SettingsStore, parse};
 
 #[derive(Debug, clap::Subcommand)]
@@ -17,11 +16,7 @@ pub enum Command {
     /// Change one setting, as the settings window's Apply does: checked
     /// first (nothing changes if it is refused), the plan shown, then saved,
     /// Nix's configuration rewritten and the builder restarted where needed
-    #[command(
-        after_help = "KEYS: port, disk, memory, cores, max-jobs, systems, ephemeral, \
-        start-at-login, notify-vm-failures, notify-build-failures, notify-build-successes, \
-        disk-low-threshold\n\nSizes take a unit: 8GiB, 8G, 8192M. Switches take on or off."
-    )]
+    #[command(after_help = builderbar::settings::table::help())]
     Set {
         /// The setting, e.g. port, memory, max-jobs
         key: String,
@@ -110,27 +105,11 @@ pub fn explain(err: SettingsError) -> anyhow::Error {
     }
 }
 
-fn on(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
+/// Each setting of the table, by its key, as `settings set` takes it.
 fn print_settings(s: &Settings, paths: &Paths) {
-    let n = &s.notifications;
-    println!("port                    {}", s.ssh_port);
-    println!("disk                    {}", human_mib(s.disk_mib));
-    println!("memory                  {}", human_mib(s.memory_mib));
-    println!("cores                   {}", s.cores);
-    println!("max-jobs                {}", s.max_jobs);
-    println!("systems                 {}", s.systems.join(","));
-    println!("ephemeral               {}", on(s.ephemeral));
-    println!("start-at-login          {}", on(s.start_at_login));
-    println!("notify-vm-failures      {}", on(n.vm_failures));
-    println!("notify-build-failures   {}", on(n.build_failures));
-    println!("notify-build-successes  {}", on(n.build_successes));
-    println!("disk-low-threshold      {}%", n.disk_low_percent);
-    println!("authorized keys         {}", s.authorized_keys.len());
-    println!(
-        "file                    {}",
-        paths.settings_file().display()
-    );
+    for setting in builderbar::settings::table::SETTINGS {
+        println!("{:<24}{}", setting.key, (setting.show)(s));
+    }
+    println!("{:<24}{}", "authorized keys", s.authorized_keys.len());
+    println!("{:<24}{}", "file", paths.settings_file().display());
 }

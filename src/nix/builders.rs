@@ -162,16 +162,9 @@ pub fn wiring(
 /// Whether a machine entry names BuilderBar's alias, or a host on this
 /// machine at BuilderBar's port (`localhost:31022`, `127.0.0.1:31022`).
 fn names_ours(entry: &str, port: u16) -> bool {
-    let Some(uri) = entry.split_whitespace().next() else {
+    let Some(host) = machine_host(entry) else {
         return false;
     };
-    let host = uri
-        .split_once("://")
-        .map_or(uri, |(_, rest)| rest)
-        .rsplit('@')
-        .next()
-        .unwrap_or("");
-    let host = host.split(['?', '/']).next().unwrap_or("");
     if host == ALIAS {
         return true;
     }
@@ -183,6 +176,19 @@ fn names_ours(entry: &str, port: u16) -> bool {
     ["localhost", "127.0.0.1", "[::1]"]
         .iter()
         .any(|name| local_with_port(name))
+}
+
+/// The host of a machine entry (`ssh-ng://builder@host?x 8 …` → `host`,
+/// with a port if it names one), as in /etc/nix/machines and `builders`.
+pub fn machine_host(entry: &str) -> Option<&str> {
+    let uri = entry.split_whitespace().next()?;
+    let host = uri
+        .split_once("://")
+        .map_or(uri, |(_, rest)| rest)
+        .rsplit('@')
+        .next()
+        .unwrap_or("");
+    host.split(['?', '/']).next()
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

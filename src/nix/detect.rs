@@ -150,16 +150,7 @@ fn machines_conflicts(path: &Path, conflicts: &mut Vec<String>) {
     };
     for line in outside_marks(&text) {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(uri) = line.split_whitespace().next() else {
-            continue;
-        };
-        let host = uri
-            .split_once("://")
-            .map_or(uri, |(_, rest)| rest)
-            .rsplit('@')
-            .next()
-            .unwrap_or("");
-        if host == ALIAS {
+        if builders::machine_host(line) == Some(ALIAS) {
             conflicts.push(format!(
                 "{} already lists a builder at {ALIAS} that BuilderBar did not write",
                 path.display()

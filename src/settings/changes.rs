@@ -4,12 +4,14 @@
 
 use serde::Serialize;
 
-use super::model::{Settings, human_mib};
+use super::model::Settings;
 
 /// One setting that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub field: String,
+    /// The setting's label, as the window shows it ("SSH port").
+    pub label: String,
     pub from: String,
     pub to: String,
     /// The VM must restart for this to take effect.
@@ -20,7 +22,7 @@ pub struct Change {
 }
 
 impl Change {
-    /// `ssh_port: 31022 → 31023 (restarts the builder, …)`.
+    /// `SSH port: 31022 → 31023 (restarts the builder if it runs; …)`.
     pub fn describe(&self) -> String {
         let mut effects = Vec::new();
         if self.needs_restart {
@@ -29,7 +31,7 @@ impl Change {
         if self.needs_admin {
             effects.push("rewrites Nix's configuration if BuilderBar wired it");
         }
-        let mut text = format!("{}: {} → {}", self.field, self.from, self.to);
+        let mut text = format!("{}: {} → {}", self.label, self.from, self.to);
         if !effects.is_empty() {
             text.push_str(&format!(" ({})", effects.join("; ")));
         }
@@ -37,111 +39,23 @@ impl Change {
     }
 }
 
-/// Everything that differs between `current` and `new`, in display order.
+/// Everything that differs between `current` and `new`, in display order
+/// (the settings table's).
 pub fn changes(current: &Settings, new: &Settings) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut add =
-        |field: &str, from: String, to: String, needs_restart: bool, needs_admin: bool| {
-            if from != to {
-                out.push(Change {
-                    field: field.to_string(),
-                    from,
-                    to,
-                    needs_restart,
-                    needs_admin,
-                });
-            }
-        };
-    add(
-        "ssh_port",
-        current.ssh_port.to_string(),
-        new.ssh_port.to_string(),
-        true,
-        true,
-    );
-    add(
-        "disk_mib",
-        human_mib(current.disk_mib),
-        human_mib(new.disk_mib),
-        true,
-        false,
-    );
-    add(
-        "memory_mib",
-        human_mib(current.memory_mib),
-        human_mib(new.memory_mib),
-        true,
-        false,
-    );
-    add(
-        "cores",
-        current.cores.to_string(),
-        new.cores.to_string(),
-        true,
-        false,
-    );
-    add(
-        "max_jobs",
-        current.max_jobs.to_string(),
-        new.max_jobs.to_string(),
-        false,
-        true,
-    );
-    add(
-        "systems",
-        current.systems.join(" "),
-        new.systems.join(" "),
-        false,
-        true,
-    );
-    add(
-        "ephemeral",
-        on_off(current.ephemeral),
-        on_off(new.ephemeral),
-        true,
-        false,
-    );
-    add(
-        "start_at_login",
-        on_off(current.start_at_login),
-        on_off(new.start_at_login),
-        false,
-        false,
-    );
-    let (a, b) = (&current.notifications, &new.notifications);
-    add(
-        "notifications.vm_failures",
-        on_off(a.vm_failures),
-        on_off(b.vm_failures),
-        false,
-        false,
-    );
-    add(
-        "notifications.build_failures",
-        on_off(a.build_failures),
-        on_off(b.build_failures),
-        false,
-        false,
-    );
-    add(
-        "notifications.build_successes",
-        on_off(a.build_successes),
-        on_off(b.build_successes),
-        false,
-        false,
-    );
-    add(
-        "notifications.disk_low_percent",
-        format!("{}%", a.disk_low_percent),
-        format!("{}%", b.disk_low_percent),
-        false,
-        false,
-    );
-    out
-}
-
-fn on_off(value: bool) -> String {
-    if value { "on" } else { "off" }.to_string()
+    super::table::SETTINGS
+        .iter()
+        .filter_map(|setting| {
+            let (from, to) = ((setting.show)(current), (setting.show)(new));
+            (from != to).then(|| Change {
+                field: setting.field.to_string(),
+                label: setting.label.to_string(),
+                from,
+                to,
+                needs_restart: setting.restarts,
+                needs_admin: setting.needs_admin,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod model;
 pub mod parse;
 pub mod port;
 pub mod store;
+pub mod table;
 pub mod validate;
 
 pub use host::HostFacts;

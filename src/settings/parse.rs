@@ -4,85 +4,21 @@
 use super::model::Settings;
 use super::validate::Problem;
 
-/// The settable keys, as the CLI and error hints name them.
-pub const KEYS: &[&str] = &[
-    "port",
-    "disk",
-    "memory",
-    "cores",
-    "max-jobs",
-    "systems",
-    "ephemeral",
-    "start-at-login",
-    "notify-vm-failures",
-    "notify-build-failures",
-    "notify-build-successes",
-    "disk-low-threshold",
-];
-
-/// Sets one setting from text. `key` is one of [`KEYS`] (a few aliases,
-/// like `ssh-port` or `max_jobs`, work too). Only parses: call
-/// [`super::validate()`] for whether the value is acceptable.
+/// Sets one setting from text. `key` is a key of the settings table
+/// ([`super::table`]; its aliases and field names work too). Only parses:
+/// call [`super::validate()`] for whether the value is acceptable.
 pub fn set_field(settings: &mut Settings, key: &str, value: &str) -> Result<(), Problem> {
-    let value = value.trim();
-    match canonical_key(key) {
-        Some("port") => settings.ssh_port = parse_number(value, "ssh_port", "31022")?,
-        Some("disk") => settings.disk_mib = parse_size_mib(value, "disk_mib", "40GiB")?,
-        Some("memory") => settings.memory_mib = parse_size_mib(value, "memory_mib", "8GiB")?,
-        Some("cores") => settings.cores = parse_number(value, "cores", "4")?,
-        Some("max-jobs") => settings.max_jobs = parse_number(value, "max_jobs", "4")?,
-        Some("systems") => settings.systems = parse_systems(value),
-        Some("ephemeral") => settings.ephemeral = parse_bool(value, "ephemeral")?,
-        Some("start-at-login") => settings.start_at_login = parse_bool(value, "start_at_login")?,
-        Some("notify-vm-failures") => {
-            settings.notifications.vm_failures = parse_bool(value, "notifications.vm_failures")?
-        }
-        Some("notify-build-failures") => {
-            settings.notifications.build_failures =
-                parse_bool(value, "notifications.build_failures")?
-        }
-        Some("notify-build-successes") => {
-            settings.notifications.build_successes =
-                parse_bool(value, "notifications.build_successes")?
-        }
-        Some("disk-low-threshold") => {
-            settings.notifications.disk_low_percent = parse_number(
-                value.trim_end_matches('%'),
-                "notifications.disk_low_percent",
-                "85",
-            )?
-        }
-        _ => {
-            return Err(Problem::new(
-                "setting",
-                format!("There is no setting called \"{}\".", printable(key)),
-                format!("Settings you can change: {}.", KEYS.join(", ")),
-            ));
-        }
+    match super::table::find(key) {
+        Some(setting) => (setting.parse)(settings, value.trim()),
+        None => Err(Problem::new(
+            "setting",
+            format!("There is no setting called \"{}\".", printable(key)),
+            format!(
+                "Settings you can change: {}.",
+                super::table::keys().join(", ")
+            ),
+        )),
     }
-    Ok(())
-}
-
-fn canonical_key(key: &str) -> Option<&'static str> {
-    let k = key.trim().to_ascii_lowercase().replace('_', "-");
-    let k = k.strip_prefix("notifications.").map_or(k.clone(), |rest| {
-        format!("notify-{}", rest.replace("disk-low-percent", "disk-low"))
-    });
-    Some(match k.as_str() {
-        "port" | "ssh-port" => "port",
-        "disk" | "disk-size" | "disk-mib" => "disk",
-        "memory" | "memory-size" | "memory-mib" | "ram" => "memory",
-        "cores" | "cpus" => "cores",
-        "max-jobs" | "jobs" => "max-jobs",
-        "systems" | "system" => "systems",
-        "ephemeral" => "ephemeral",
-        "start-at-login" | "login" => "start-at-login",
-        "notify-vm-failures" => "notify-vm-failures",
-        "notify-build-failures" => "notify-build-failures",
-        "notify-build-successes" => "notify-build-successes",
-        "disk-low-threshold" | "disk-low-percent" | "notify-disk-low" => "disk-low-threshold",
-        _ => return None,
-    })
 }
 
 /// Parses a size into MiB: `8GiB`, `8G`, `8GB`, `1.5G`, `8192M`, `8192MiB`,
@@ -129,7 +65,7 @@ pub fn parse_size_mib(text: &str, field: &str, example: &str) -> Result<u64, Pro
     Ok(mib as u64)
 }
 
-fn parse_number<T: std::str::FromStr>(
+pub(super) fn parse_number<T: std::str::FromStr>(
     text: &str,
     field: &str,
     example: &str,
@@ -146,7 +82,7 @@ fn parse_number<T: std::str::FromStr>(
     })
 }
 
-fn parse_bool(text: &str, field: &str) -> Result<bool, Problem> {
+pub(super) fn parse_bool(text: &str, field: &str) -> Result<bool, Problem> {
     match text.trim().to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
@@ -158,7 +94,7 @@ fn parse_bool(text: &str, field: &str) -> Result<bool, Problem> {
     }
 }
 
-fn parse_systems(text: &str) -> Vec<String> {
+pub(super) fn parse_systems(text: &str) -> Vec<String> {
     text.split([',', ' '])
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -209,8 +145,8 @@ mod tests {
     #[test]
     fn sets_each_key() {
         let mut s = Settings::defaults_for(&host());
-        for key in KEYS {
-            let value = match *key {
+        for key in super::super::table::keys() {
+            let value = match key {
                 "port" => "40000",
                 "disk" => "40G",
                 "memory" => "4G",

@@ -87,7 +87,7 @@ fn settings_set_port_rewires_restarts_and_the_test_build_passes() {
         .port();
     let dry = home.cli_ok(&["settings", "set", "port", &port.to_string(), "--dry-run"]);
     assert!(
-        dry.contains(&format!("ssh_port: {} → {port}", home.port)),
+        dry.contains(&format!("SSH port: {} → {port}", home.port)),
         "{dry}"
     );
     assert!(dry.contains("update Nix's configuration"), "{dry}");

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::support::home::Home;
 use crate::support::ssh;
-use crate::support::sysroot::{OSASCRIPT, install, sysroot, tree};
+use crate::support::sysroot::{doctor_check, install, sysroot, tree, uninstall};
 
 const THEIRS: &str = "ssh://builder@other aarch64-linux";
 
@@ -34,35 +34,6 @@ fn nix_builders(root: &Path) -> String {
         .find_map(|l| l.strip_prefix("builders = "))
         .unwrap_or_else(|| panic!("no builders line: {}", ssh::stdout(&out)))
         .to_owned()
-}
-
-fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
-    let out = home
-        .command()
-        .args(["doctor", "--json", "--sysroot"])
-        .arg(root)
-        .output()
-        .unwrap();
-    let checks: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor printed no JSON: {}", ssh::stderr(&out)));
-    checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {checks}"))
-        .clone()
-}
-
-fn uninstall(home: &Home, root: &Path) {
-    let out = home
-        .command()
-        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
-        .args(["uninstall", "--sysroot"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", ssh::stderr(&out));
 }
 
 fn append(path: &Path, text: &str) {
@@ -112,7 +83,8 @@ fn install_keeps_theirs_and_uninstall_restores(home: &Home, root: &Path) {
     assert_eq!(tree(root), installed, "installing again keeps our line");
     assert_eq!(nix_builders(root), want);
 
-    uninstall(home, root);
+    let out = uninstall(home, root);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
     assert_eq!(tree(root), before, "uninstall restores every file");
     assert_eq!(nix_builders(root), THEIRS);
 }

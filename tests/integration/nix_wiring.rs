@@ -19,7 +19,7 @@ use builderbar::nix::plan::{self, Layout, WiringInputs};
 
 use crate::support::home::Home;
 use crate::support::ssh;
-use crate::support::sysroot::{OSASCRIPT, install, sysroot, tree};
+use crate::support::sysroot::{OSASCRIPT, doctor_check, install, sysroot, tree, uninstall};
 
 const HOST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJBWcxb/Blaqt1auOtE+F8QUWrUotiC5qBJ+UuEWdVCb";
@@ -243,33 +243,6 @@ fn the_plan_matches_its_golden_file() {
     let plan = plan::compute(&wiring, &determinate, &layout, state, None).unwrap();
     assert!(plan.describe().contains("/etc/nix/nix.custom.conf"));
     assert!(!plan.describe().contains("/etc/nix/nix.conf "));
-}
-
-/// One check of `builderbar doctor --json` under the sysroot.
-fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
-    let doctor = home
-        .command()
-        .args(["doctor", "--json", "--sysroot"])
-        .arg(root)
-        .output()
-        .unwrap();
-    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
-    checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {checks}"))
-        .clone()
-}
-
-fn uninstall(home: &Home, root: &Path) -> Output {
-    home.command()
-        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
-        .args(["uninstall", "--sysroot"])
-        .arg(root)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -275,7 +275,7 @@ proptest! {
 
     #[test]
     fn any_set_is_saved_exactly_or_refused_without_a_change(
-        key in proptest::sample::select(builderbar::settings::parse::KEYS),
+        key in proptest::sample::select(builderbar::settings::table::keys()),
         value in "\\PC{0,12}",
     ) {
         let dir = tempfile::tempdir().unwrap();

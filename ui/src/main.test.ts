@@ -41,7 +41,7 @@ const calls: { cmd: string; args: unknown }[] = [];
 function planFor(form: SettingsView["form"]): ApplyPlan {
   if (form.ssh_port === 22) {
     return {
-      changes: [{ field: "ssh_port", from: "31022", to: "22", needs_restart: true, needs_admin: true }],
+      changes: [{ field: "ssh_port", label: "SSH port", from: "31022", to: "22", needs_restart: true, needs_admin: true }],
       problems: [{ field: "ssh_port", message: "Port 22 is the Mac's own SSH.", hint: "Pick another port." }],
       needs_restart: true,
       needs_admin: true,
@@ -50,7 +50,7 @@ function planFor(form: SettingsView["form"]): ApplyPlan {
   return {
     changes:
       form.memory_mib !== 3072
-        ? [{ field: "memory_mib", from: "3 GiB", to: `${form.memory_mib / 1024} GiB`, needs_restart: true, needs_admin: false }]
+        ? [{ field: "memory_mib", label: "Memory", from: "3 GiB", to: `${form.memory_mib / 1024} GiB`, needs_restart: true, needs_admin: false }]
         : [],
     problems: [],
     needs_restart: form.memory_mib !== 3072,

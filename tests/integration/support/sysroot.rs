@@ -80,3 +80,30 @@ pub fn install(home: &Home, root: &Path, extra_env: &[(&str, &str)]) -> Output {
     }
     command.output().unwrap()
 }
+
+/// One check of `builderbar doctor --json` under the sysroot.
+pub fn doctor_check(home: &Home, root: &Path, name: &str) -> serde_json::Value {
+    let doctor = home
+        .command()
+        .args(["doctor", "--json", "--sysroot"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks}"))
+        .clone()
+}
+
+pub fn uninstall(home: &Home, root: &Path) -> Output {
+    home.command()
+        .env("BUILDERBAR_OSASCRIPT", OSASCRIPT)
+        .args(["uninstall", "--sysroot"])
+        .arg(root)
+        .output()
+        .unwrap()
+}

@@ -3,4 +3,8 @@
 /**
  * One change that applying would make.
  */
-export type PlannedChange = { field: string, from: string, to: string, needs_restart: boolean, needs_admin: boolean, };
+export type PlannedChange = { field: string, 
+/**
+ * The setting's label, from the core's settings table ("SSH port").
+ */
+label: string, from: string, to: string, needs_restart: boolean, needs_admin: boolean, };

@@ -6,19 +6,6 @@ import type { SettingsForm } from "../bindings/SettingsForm";
 import type { SettingsView } from "../bindings/SettingsView";
 import { h, replace } from "../dom";
 
-export const FIELD_LABELS: Record<string, string> = {
-  ssh_port: "SSH port",
-  disk_mib: "Disk",
-  memory_mib: "Memory",
-  cores: "Cores",
-  max_jobs: "Max jobs",
-  ephemeral: "Wipe the disk at every start",
-  start_at_login: "Start at login",
-  "notifications.vm_failures": "VM failures",
-  "notifications.build_failures": "Failed builds",
-  "notifications.build_successes": "Successful builds",
-  "notifications.disk_low_percent": "Disk almost full at",
-};
 
 type Listener = (form: SettingsForm, plan: ApplyPlan | null) => void;
 
@@ -112,7 +99,7 @@ export function applyBar(model: FormModel): HTMLElement {
       h(
         "ul",
         {},
-        ...changes.map((c) => h("li", {}, `${FIELD_LABELS[c.field] ?? c.field}: ${c.from} → ${c.to}`)),
+        ...changes.map((c) => h("li", {}, `${c.label}: ${c.from} → ${c.to}`)),
       ),
       needs.length ? h("p", { class: "muted" }, `This ${needs.join(" and ")}.`) : "",
     );

@@ -1,4 +1,5 @@
 import type { SettingsForm } from "../bindings/SettingsForm";
+import { SETTING_LABELS } from "../bindings/settingLabels";
 import { h } from "../dom";
 import { applyBar, type FormModel, problemFor } from "./form";
 
@@ -18,13 +19,13 @@ const FIELDS: NumberField[] = [
   {
     key: "ssh_port",
     field: "ssh_port",
-    label: "SSH port",
+    label: SETTING_LABELS.ssh_port,
     help: () => "The builder listens on this port, on this Mac only (127.0.0.1).",
   },
   {
     key: "disk_mib",
     field: "disk_mib",
-    label: "Disk",
+    label: SETTING_LABELS.disk_mib,
     unit: "GiB",
     gib: true,
     help: () =>
@@ -33,7 +34,7 @@ const FIELDS: NumberField[] = [
   {
     key: "memory_mib",
     field: "memory_mib",
-    label: "Memory",
+    label: SETTING_LABELS.memory_mib,
     unit: "GiB",
     gib: true,
     help: (m) => `This Mac has ${Math.round((m.view?.host_memory_mib ?? 0) / GIB)} GiB.`,
@@ -41,13 +42,13 @@ const FIELDS: NumberField[] = [
   {
     key: "cores",
     field: "cores",
-    label: "Cores",
+    label: SETTING_LABELS.cores,
     help: (m) => `This Mac has ${m.view?.host_cpus ?? "?"} cores.`,
   },
   {
     key: "max_jobs",
     field: "max_jobs",
-    label: "Max jobs",
+    label: SETTING_LABELS.max_jobs,
     help: () => "How many builds Nix sends to the builder at once.",
   },
 ];
