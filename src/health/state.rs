@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::vm::VmState;
-use crate::vm::status::{StatusFile, StatusReport};
+use crate::vm::status::{ExitKind, StatusFile, StatusReport};
 
 /// What is wrong, in a word the policy and the tray can switch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -157,7 +157,7 @@ pub fn derive(inputs: &Inputs<'_>) -> BuilderState {
     let last_kind = inputs
         .file
         .and_then(|f| f.last_exit.as_ref())
-        .map(|e| e.kind.as_str());
+        .map(|e| e.kind);
     match inputs.report.state {
         VmState::Stopped => BuilderState::Stopped,
         VmState::Stopping => BuilderState::Stopping,
@@ -177,7 +177,7 @@ pub fn derive(inputs: &Inputs<'_>) -> BuilderState {
             });
             let kind = if inputs.report.crash_loop {
                 ProblemKind::CrashLoop
-            } else if claimed_running || last_kind == Some("vm-died") {
+            } else if claimed_running || last_kind == Some(ExitKind::VmDied) {
                 // The status file still says "running" when the supervisor
                 // itself was killed; "vm-died" when QEMU was.
                 ProblemKind::StoppedUnexpectedly
@@ -251,7 +251,7 @@ mod tests {
         }
     }
 
-    fn file(state: VmState, kind: &str) -> StatusFile {
+    fn file(state: VmState, kind: ExitKind) -> StatusFile {
         StatusFile {
             state,
             supervisor_pid: None,
@@ -261,7 +261,7 @@ mod tests {
             last_exit: Some(LastExit {
                 code: None,
                 signal: Some(9),
-                kind: kind.into(),
+                kind,
                 reason: "boom".into(),
                 at: time::OffsetDateTime::UNIX_EPOCH,
             }),
@@ -292,13 +292,13 @@ mod tests {
     fn failures_are_told_apart() {
         let p = ProbeView::default();
         let prev = BuilderState::Ready;
-        let died = file(VmState::Failed, "vm-died");
+        let died = file(VmState::Failed, ExitKind::VmDied);
         let s = derive_with(&report(VmState::Failed), Some(&died), false, &p, 0, &prev);
         assert_eq!(
             s.problem().map(|p| p.kind),
             Some(ProblemKind::StoppedUnexpectedly)
         );
-        let port = file(VmState::Failed, "port-taken");
+        let port = file(VmState::Failed, ExitKind::PortTaken);
         let s = derive_with(&report(VmState::Failed), Some(&port), false, &p, 0, &prev);
         assert_eq!(
             s.problem().map(|p| p.kind),
@@ -309,7 +309,7 @@ mod tests {
         let s = derive_with(&looping, Some(&port), false, &p, 0, &prev);
         assert_eq!(s.problem().map(|p| p.kind), Some(ProblemKind::CrashLoop));
         // The supervisor was killed: the file still says running.
-        let running = file(VmState::Running, "requested");
+        let running = file(VmState::Running, ExitKind::Requested);
         let s = derive_with(
             &report(VmState::Failed),
             Some(&running),

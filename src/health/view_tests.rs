@@ -23,7 +23,7 @@ fn died() -> StatusFile {
         last_exit: Some(LastExit {
             code: None,
             signal: Some(9),
-            kind: "vm-died".into(),
+            kind: crate::vm::status::ExitKind::VmDied,
             reason: "QEMU exited with signal 9".into(),
             at: time::OffsetDateTime::UNIX_EPOCH,
         }),

@@ -79,7 +79,7 @@ mod tests {
             last_exit: exit_at.map(|secs| LastExit {
                 code: Some(78),
                 signal: None,
-                kind: "port-taken".into(),
+                kind: crate::vm::status::ExitKind::PortTaken,
                 reason: "port 31022 is already in use".into(),
                 at: at(secs),
             }),

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::vm::status::ExitKind;
+
 /// Every way `builderbar vm run` can fail. Each message says what happened
 /// and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -66,20 +68,20 @@ impl SupervisorError {
         }
     }
 
-    /// A short machine-readable name, stored in the status file.
-    pub fn kind(&self) -> &'static str {
+    /// Its name in the status file.
+    pub fn kind(&self) -> ExitKind {
         match self {
-            SupervisorError::AlreadyRunning(_) => "already-running",
-            SupervisorError::PortTaken { .. } => "port-taken",
-            SupervisorError::RunnerMissing { .. } => "runner-missing",
-            SupervisorError::DiskInUse(_) => "disk-in-use",
-            SupervisorError::NoSpace(_) => "no-space",
-            SupervisorError::KeysUnreadable { .. } => "keys-unreadable",
-            SupervisorError::DiskShrink { .. } => "disk-shrink",
-            SupervisorError::Disk(_) => "disk",
-            SupervisorError::Start(_) => "start",
-            SupervisorError::VmDied(_) => "vm-died",
-            SupervisorError::Io { .. } => "io",
+            SupervisorError::AlreadyRunning(_) => ExitKind::AlreadyRunning,
+            SupervisorError::PortTaken { .. } => ExitKind::PortTaken,
+            SupervisorError::RunnerMissing { .. } => ExitKind::RunnerMissing,
+            SupervisorError::DiskInUse(_) => ExitKind::DiskInUse,
+            SupervisorError::NoSpace(_) => ExitKind::NoSpace,
+            SupervisorError::KeysUnreadable { .. } => ExitKind::KeysUnreadable,
+            SupervisorError::DiskShrink { .. } => ExitKind::DiskShrink,
+            SupervisorError::Disk(_) => ExitKind::Disk,
+            SupervisorError::Start(_) => ExitKind::Start,
+            SupervisorError::VmDied(_) => ExitKind::VmDied,
+            SupervisorError::Io { .. } => ExitKind::Io,
         }
     }
 

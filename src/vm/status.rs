@@ -19,14 +19,47 @@ pub enum VmState {
     Failed,
 }
 
+/// Why the VM last ended, as the status file names it (short and stable;
+/// the names are the file's contract, so they never change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitKind {
+    /// Stopped as asked (SIGTERM, the menu's Stop).
+    Requested,
+    /// The guest powered itself off.
+    GuestPoweroff,
+    AlreadyRunning,
+    PortTaken,
+    RunnerMissing,
+    DiskInUse,
+    NoSpace,
+    KeysUnreadable,
+    DiskShrink,
+    Disk,
+    Start,
+    /// QEMU died while it ran.
+    VmDied,
+    Io,
+    /// Not known yet (the moment QEMU exits), or a name another version
+    /// of BuilderBar wrote.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ExitKind {
+    /// An end nobody needs to hear about: asked for, or the guest's own.
+    pub fn is_planned(self) -> bool {
+        matches!(self, ExitKind::Requested | ExitKind::GuestPoweroff)
+    }
+}
+
 /// How the VM last ended, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastExit {
     /// QEMU's exit code, or the supervisor's when it failed before QEMU ran.
     pub code: Option<i32>,
     pub signal: Option<i32>,
-    /// Short and stable: "requested", "guest-poweroff", "vm-died", "port-taken"…
-    pub kind: String,
+    pub kind: ExitKind,
     /// A sentence for the user.
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -107,7 +140,7 @@ pub fn report(status_file: &Path) -> StatusReport {
     let last_error = status
         .last_exit
         .as_ref()
-        .filter(|exit| !matches!(exit.kind.as_str(), "requested" | "guest-poweroff"))
+        .filter(|exit| !exit.kind.is_planned())
         .map(|exit| exit.reason.clone());
     if claims_running && !(supervisor_alive && (vm_alive || status.state == VmState::Starting)) {
         return StatusReport {
@@ -160,5 +193,41 @@ pub fn process_alive(pid: u32) -> bool {
         Ok(()) => true,
         // It exists but belongs to someone else.
         Err(err) => err == rustix::io::Errno::PERM,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::ExitKind;
+
+    /// The names are what status files already on disk say.
+    #[test]
+    fn exit_kinds_keep_the_names_the_status_file_has_always_used() {
+        for (kind, name) in [
+            (ExitKind::Requested, "requested"),
+            (ExitKind::GuestPoweroff, "guest-poweroff"),
+            (ExitKind::AlreadyRunning, "already-running"),
+            (ExitKind::PortTaken, "port-taken"),
+            (ExitKind::RunnerMissing, "runner-missing"),
+            (ExitKind::DiskInUse, "disk-in-use"),
+            (ExitKind::NoSpace, "no-space"),
+            (ExitKind::KeysUnreadable, "keys-unreadable"),
+            (ExitKind::DiskShrink, "disk-shrink"),
+            (ExitKind::Disk, "disk"),
+            (ExitKind::Start, "start"),
+            (ExitKind::VmDied, "vm-died"),
+            (ExitKind::Io, "io"),
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<ExitKind>(&json).unwrap(), kind);
+        }
+        for other in ["\"\"", "\"from-a-later-version\""] {
+            assert_eq!(
+                serde_json::from_str::<ExitKind>(other).unwrap(),
+                ExitKind::Unknown
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::vm::log::VmLog;
 use crate::vm::preflight;
 use crate::vm::qmp::Qmp;
 use crate::vm::runner_launch;
-use crate::vm::status::{LastExit, StatusFile, VmState, process_alive};
+use crate::vm::status::{ExitKind, LastExit, StatusFile, VmState, process_alive};
 
 /// A failed run that lasted this long starts a new count of failures.
 const LASTING_RUN: Duration = Duration::from_secs(60);
@@ -65,13 +65,13 @@ pub fn run(config: &VmConfig, paths: &VmPaths, log: &VmLog) -> Result<Stopped, S
     let result = supervise(config, paths, log, &mut status);
     let (kind, reason, code, signal) = match &result {
         Ok(Stopped::Requested) => (
-            "requested".to_string(),
+            ExitKind::Requested,
             "stopped as asked".to_string(),
             Some(0),
             None,
         ),
         Ok(Stopped::GuestPoweredOff) => (
-            "guest-poweroff".into(),
+            ExitKind::GuestPoweroff,
             "the guest powered itself off".into(),
             Some(0),
             None,
@@ -85,7 +85,7 @@ pub fn run(config: &VmConfig, paths: &VmPaths, log: &VmLog) -> Result<Stopped, S
                 ),
                 _ => (Some(i32::from(err.exit_code())), None),
             };
-            (err.kind().to_string(), err.to_string(), code, signal)
+            (err.kind(), err.to_string(), code, signal)
         }
     };
     status.state = if result.is_ok() {
@@ -215,7 +215,7 @@ fn wait_for_exit(
                 status.last_exit = Some(LastExit {
                     code: exit.code(),
                     signal: std::os::unix::process::ExitStatusExt::signal(&exit),
-                    kind: String::new(),
+                    kind: ExitKind::Unknown,
                     reason: String::new(),
                     at: OffsetDateTime::now_utc(),
                 });
