@@ -19,6 +19,27 @@ pub enum ApplyError {
     Wiring(#[from] crate::nix::install::InstallError),
 }
 
+/// A step of applying settings, as the window's progress and the CLI
+/// show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyStep {
+    Saving,
+    UpdatingNix,
+    Restarting,
+    Done,
+}
+
+impl ApplyStep {
+    pub fn words(self) -> &'static str {
+        match self {
+            ApplyStep::Saving => "Saving the settings",
+            ApplyStep::UpdatingNix => "Updating Nix's configuration (administrator password)",
+            ApplyStep::Restarting => "Restarting the builder",
+            ApplyStep::Done => "Done",
+        }
+    }
+}
+
 /// What applying did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -108,15 +129,15 @@ fn wiring_manifest(paths: &Paths) -> Option<crate::nix::apply::Manifest> {
 /// a refused value changes nothing) and, where a change needs it, rewrites
 /// Nix's configuration and restarts a running builder. The one path for
 /// the settings window and `builderbar settings set`. `progress` hears
-/// each step in words.
+/// each step.
 pub fn apply_settings(
     paths: &Paths,
     change: impl FnOnce(&mut Settings) -> Result<(), Problem>,
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(ApplyStep),
 ) -> Result<Applied, ApplyError> {
     let store = SettingsStore::open(paths)?;
     let before = store.load()?.settings;
-    progress("Saving the settings");
+    progress(ApplyStep::Saving);
     let after = store.update(|s| {
         let old_port = s.ssh_port;
         change(s)?;
@@ -133,7 +154,7 @@ pub fn apply_settings(
     if let Some(manifest) = wiring_manifest(paths)
         && changes.iter().any(|c| c.needs_admin)
     {
-        progress("Updating Nix's configuration (administrator password)");
+        progress(ApplyStep::UpdatingNix);
         let options = crate::nix::install::InstallOptions {
             sysroot: manifest.sysroot_dir(),
             dry_run: false,
@@ -147,10 +168,10 @@ pub fn apply_settings(
         .unwrap_or(false);
     let restart = running && changes.iter().any(|c| c.needs_restart);
     if restart {
-        progress("Restarting the builder");
+        progress(ApplyStep::Restarting);
         service.restart()?;
     }
-    progress("Done");
+    progress(ApplyStep::Done);
     Ok(Applied {
         changes,
         restarted: restart,

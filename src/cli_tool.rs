@@ -32,9 +32,9 @@ pub enum CliToolError {
     NoDefaultFolder,
 }
 
-impl CliToolError {
+impl crate::hint::Hint for CliToolError {
     /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             CliToolError::Nix(err) => err.hint(),
             CliToolError::BadFolder { .. } | CliToolError::NoDefaultFolder => Some(

@@ -7,6 +7,7 @@ pub mod builds;
 pub mod cli_tool;
 pub mod fsutil;
 pub mod health;
+pub mod hint;
 pub mod keys;
 pub mod nix;
 pub mod notify;

@@ -8,6 +8,7 @@ use builderbar::cli_tool::CliToolError;
 
 use crate::AppState;
 use crate::ipc::{CliToolView, UiError};
+use builderbar::hint::Hint;
 
 fn ui_error(err: CliToolError) -> UiError {
     UiError {

@@ -6,7 +6,6 @@ use tauri::{AppHandle, Runtime, State};
 
 use builderbar::actions;
 use builderbar::keys::Keys;
-use builderbar::nix::doctor::Status;
 use builderbar::settings::SettingsStore;
 
 use crate::AppState;
@@ -14,6 +13,7 @@ use crate::ipc::{
     ApplyPlan, ApplyProgress, BuilderStatus, DoctorCheck, DoctorReport, FieldProblem, KeyEntry,
     KeysView, PlannedChange, SettingsForm, SettingsView, UiError,
 };
+use builderbar::hint::Hint;
 
 type Result<T> = std::result::Result<T, UiError>;
 
@@ -114,8 +114,8 @@ pub async fn apply_settings<R: Runtime>(
         },
         |step| {
             let _ = on_progress.send(ApplyProgress {
-                step: step.to_string(),
-                done: step == "Done",
+                step: step.words().to_string(),
+                done: step == actions::ApplyStep::Done,
             });
         },
     );
@@ -216,12 +216,7 @@ pub async fn doctor(state: State<'_, AppState>) -> Result<DoctorReport> {
             .into_iter()
             .map(|c| DoctorCheck {
                 name: c.name.to_string(),
-                status: match c.status {
-                    Status::Pass => "pass",
-                    Status::Fail => "fail",
-                    Status::Skip => "skip",
-                }
-                .to_string(),
+                status: c.status,
                 detail: c.detail,
                 fix: c.fix,
             })

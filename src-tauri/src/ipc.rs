@@ -205,8 +205,7 @@ impl UiError {
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct DoctorCheck {
     pub name: String,
-    /// "pass", "fail" or "skip".
-    pub status: String,
+    pub status: builderbar::nix::doctor::Status,
     pub detail: String,
     pub fix: Option<String>,
 }
@@ -224,8 +223,7 @@ pub struct DoctorReport {
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct SetupCheckItem {
     pub name: String,
-    /// "ok", "warn" or "blocker".
-    pub status: String,
+    pub status: builderbar::setup::CheckStatus,
     pub detail: String,
     pub fix: Option<String>,
 }
@@ -264,12 +262,23 @@ pub struct SetupView {
     pub steps: Vec<SetupStep>,
 }
 
+/// What a setup event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+#[serde(rename_all = "kebab-case")]
+pub enum SetupEventKind {
+    StepStarted,
+    StepDone,
+    Download,
+    Waiting,
+    RollingBack,
+}
+
 /// One event of the run, sent over a Channel as it happens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct SetupEvent {
-    /// "step-started", "step-done", "download", "waiting" or "rolling-back".
-    pub kind: String,
+    pub kind: SetupEventKind,
     pub step: Option<String>,
     pub detail: String,
     pub skipped: bool,

@@ -6,13 +6,14 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
 use builderbar::actions;
-use builderbar::setup::{self, CheckStatus, Event, SetupFailure, SetupOptions, StepId};
+use builderbar::setup::{self, Event, SetupFailure, SetupOptions, StepId};
 
 use crate::AppState;
 use crate::ipc::{
-    SetupCheckItem, SetupEvent, SetupFailureView, SetupFile, SetupOutcome, SetupStep, SetupView,
-    UiError,
+    SetupCheckItem, SetupEvent, SetupEventKind, SetupFailureView, SetupFile, SetupOutcome,
+    SetupStep, SetupView, UiError,
 };
+use builderbar::hint::Hint;
 
 fn step_id(step: StepId) -> String {
     serde_json::to_value(step)
@@ -47,12 +48,7 @@ pub async fn setup_check(state: State<'_, AppState>) -> Result<SetupView, UiErro
             .iter()
             .map(|i| SetupCheckItem {
                 name: i.name.to_owned(),
-                status: match i.status {
-                    CheckStatus::Ok => "ok",
-                    CheckStatus::Warn => "warn",
-                    CheckStatus::Blocker => "blocker",
-                }
-                .to_owned(),
+                status: i.status,
                 detail: i.detail.clone(),
                 fix: i.fix.clone(),
             })
@@ -80,8 +76,8 @@ pub async fn setup_check(state: State<'_, AppState>) -> Result<SetupView, UiErro
 }
 
 fn event_view(event: Event) -> SetupEvent {
-    let blank = |kind: &str| SetupEvent {
-        kind: kind.to_owned(),
+    let blank = |kind: SetupEventKind| SetupEvent {
+        kind,
         step: None,
         detail: String::new(),
         skipped: false,
@@ -92,7 +88,7 @@ fn event_view(event: Event) -> SetupEvent {
         Event::StepStarted { step } => SetupEvent {
             step: Some(step_id(step)),
             detail: step.title().to_owned(),
-            ..blank("step-started")
+            ..blank(SetupEventKind::StepStarted)
         },
         Event::StepDone {
             step,
@@ -102,13 +98,13 @@ fn event_view(event: Event) -> SetupEvent {
             step: Some(step_id(step)),
             detail,
             skipped,
-            ..blank("step-done")
+            ..blank(SetupEventKind::StepDone)
         },
         Event::Download { done, total } => SetupEvent {
             step: Some(step_id(StepId::Runner)),
             done,
             total,
-            ..blank("download")
+            ..blank(SetupEventKind::Download)
         },
         Event::Waiting {
             state,
@@ -119,11 +115,11 @@ fn event_view(event: Event) -> SetupEvent {
             detail: state,
             done: elapsed_secs,
             total: timeout_secs,
-            ..blank("waiting")
+            ..blank(SetupEventKind::Waiting)
         },
         Event::RollingBack { what } => SetupEvent {
             detail: what,
-            ..blank("rolling-back")
+            ..blank(SetupEventKind::RollingBack)
         },
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use builderbar::actions;
 use builderbar::cli_tool::{CliTool, CliToolError};
+use builderbar::hint::Hint;
 use builderbar::paths::Paths;
 
 #[derive(Debug, clap::Subcommand)]

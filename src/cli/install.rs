@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use builderbar::hint::Hint;
 use builderbar::nix::apply::Outcome;
 use builderbar::nix::install::{self, InstallError, InstallOptions, Installed, Step};
 use builderbar::paths::Paths;

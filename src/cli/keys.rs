@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use builderbar::hint::Hint;
 use builderbar::keys::{Keys, KeysError};
 use builderbar::paths::Paths;
 use builderbar::settings::SettingsStore;

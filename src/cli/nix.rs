@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use builderbar::hint::Hint;
 use builderbar::nix::expr::{RunnerInputs, runner_expression};
 use builderbar::nix::{NixError, apply, elevate, runner_build};
 use builderbar::paths::Paths;

@@ -2,6 +2,7 @@
 
 use anyhow::{Result, anyhow};
 use builderbar::actions;
+use builderbar::hint::Hint;
 use builderbar::paths::Paths;
 use builderbar::settings::{Settings, SettingsError, SettingsStore, parse};
 
@@ -74,8 +75,8 @@ fn set(paths: &Paths, key: &str, value: &str, dry_run: bool) -> Result<()> {
     // Also when nothing changes: the settings file is then written if it
     // is missing or from an older version, as the window's Apply does.
     let applied = actions::apply_settings(paths, change, |step| {
-        if !nothing {
-            println!("- {step}");
+        if !nothing && step != actions::ApplyStep::Done {
+            println!("- {}", step.words());
         }
     })
     .map_err(|err| match err {

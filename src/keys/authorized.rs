@@ -70,8 +70,22 @@ fn at(line: usize) -> String {
 }
 
 impl KeyInputError {
+    /// As a settings [`Problem`] on `authorized_keys`.
+    pub fn to_problem(&self) -> Problem {
+        Problem::new("authorized_keys", self.to_string(), self.what_to_do())
+    }
+}
+
+impl crate::hint::Hint for KeyInputError {
     /// What to do about it.
-    pub fn hint(&self) -> &'static str {
+    fn hint(&self) -> Option<String> {
+        Some(String::from(self.what_to_do()))
+    }
+}
+
+impl KeyInputError {
+    /// The fix, always known for this error.
+    pub(crate) fn what_to_do(&self) -> &'static str {
         use KeyInputError::*;
         match self {
             TooLarge | NotText | Empty | LineTooLong(_) | NotAKey(_) | ControlCharacter(_) => {
@@ -90,11 +104,6 @@ impl KeyInputError {
                 "nothing to do for this key; `builderbar keys list` shows the authorized keys"
             }
         }
-    }
-
-    /// As a settings [`Problem`] on `authorized_keys`.
-    pub fn to_problem(&self) -> Problem {
-        Problem::new("authorized_keys", self.to_string(), self.hint())
     }
 }
 

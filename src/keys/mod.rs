@@ -59,13 +59,15 @@ impl KeysError {
             source,
         }
     }
+}
 
+impl crate::hint::Hint for KeysError {
     /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
-            Self::Input(e) => Some(e.hint().into()),
+            Self::Input(e) => e.hint(),
             Self::Settings(e) => e.hint(),
-            Self::Secret(e) => Some(e.hint().into()),
+            Self::Secret(e) => e.hint(),
             Self::NotFound(_) => {
                 Some("`builderbar keys list` shows the fingerprints of the authorized keys".into())
             }

@@ -45,9 +45,16 @@ pub enum SecretStoreError {
     },
 }
 
-impl SecretStoreError {
+impl crate::hint::Hint for SecretStoreError {
     /// What to do about it.
-    pub fn hint(&self) -> &'static str {
+    fn hint(&self) -> Option<String> {
+        Some(String::from(self.what_to_do()))
+    }
+}
+
+impl SecretStoreError {
+    /// The fix, always known for this error.
+    pub(crate) fn what_to_do(&self) -> &'static str {
         if cfg!(target_os = "macos") {
             "unlock your login Keychain (Keychain Access) and try again"
         } else {

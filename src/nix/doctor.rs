@@ -12,8 +12,13 @@ use super::detect::{self, Flavor};
 use super::plan::{Layout, WiringInputs, machines_line};
 use super::{ALIAS, BUILDER_USER};
 
-/// A check's result.
+/// A check's result (the window gets it as a TypeScript union).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(
+    feature = "ts",
+    ts(rename = "DoctorStatus", export_to = "../../ui/src/bindings/")
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,

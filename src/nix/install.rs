@@ -33,9 +33,9 @@ pub enum InstallError {
     Binary(std::io::Error),
 }
 
-impl InstallError {
+impl crate::hint::Hint for InstallError {
     /// What to do about it, where the error knows.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             InstallError::Nix(err) => err.hint(),
             InstallError::Keys(err) => err.hint(),

@@ -97,9 +97,11 @@ impl NixError {
             reason: reason.into(),
         }
     }
+}
 
+impl crate::hint::Hint for NixError {
     /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             NixError::BadSetting { .. } => {
                 Some("change it with `builderbar settings set`, or in the settings window".into())

@@ -54,8 +54,18 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
+    /// The problems, when the change was refused.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Self::Refused(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+impl crate::hint::Hint for SettingsError {
     /// What to do about it, in one line.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             Self::Refused(problems) => problems.first().map(|p| p.hint.clone()),
             Self::Io { .. } => Some(format!(
@@ -63,14 +73,6 @@ impl SettingsError {
                 crate::paths::HOME_ENV
             )),
             _ => None,
-        }
-    }
-
-    /// The problems, when the change was refused.
-    pub fn problems(&self) -> &[Problem] {
-        match self {
-            Self::Refused(p) => p,
-            _ => &[],
         }
     }
 }

@@ -252,7 +252,7 @@ pub fn validate(new: &Settings, current: Option<&Settings>, host: &HostFacts) ->
                 }
                 seen.push(key.fingerprint);
             }
-            Err(e) => add("authorized_keys", e.to_string(), e.hint().into()),
+            Err(e) => add("authorized_keys", e.to_string(), e.what_to_do().into()),
         }
     }
 

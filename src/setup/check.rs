@@ -53,7 +53,10 @@ impl Installed {
     }
 }
 
+/// How a line of the setup check stands (a TypeScript union for the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(export_to = "../../ui/src/bindings/"))]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     Ok,

@@ -8,6 +8,7 @@ use crate::nix::detect::{Detected, Flavor};
 use crate::nix::plan::Layout;
 
 use super::check::{CheckItem, CheckStatus};
+use crate::hint::Hint;
 
 const NAME: &str = "nix-builders";
 const DOCTOR: Option<&str> = Some("nix-uses-builder");

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::undo::Done;
 use super::{Event, SUCCESS, SetupFailure, SetupOptions, StepId, check};
 use crate::health::{self, ProbeChoices};
+use crate::hint::Hint;
 use crate::keys::Keys;
 use crate::nix::NixError;
 use crate::nix::apply::Manifest;

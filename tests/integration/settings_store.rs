@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use builderbar::hint::Hint;
 use builderbar::paths::Paths;
 use builderbar::settings::store::to_toml;
 use builderbar::settings::{HostFacts, Settings, SettingsError, SettingsStore, validate};

@@ -3,6 +3,7 @@
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { SetupEvent } from "./bindings/SetupEvent";
+import type { SetupEventKind } from "./bindings/SetupEventKind";
 import type { SetupOutcome } from "./bindings/SetupOutcome";
 import type { SetupView } from "./bindings/SetupView";
 
@@ -32,7 +33,7 @@ const view = (blocked = false): SetupView => ({
   steps,
 });
 
-const ev = (kind: string, step: string | null, extra: Partial<SetupEvent> = {}): SetupEvent => ({
+const ev = (kind: SetupEventKind, step: string | null, extra: Partial<SetupEvent> = {}): SetupEvent => ({
   kind,
   step,
   detail: "",

@@ -48,7 +48,7 @@ fn app_stand_in() {
         &paths,
         |s| builderbar::settings::parse::set_field(s, key, value),
         |step| {
-            println!("step: {step}");
+            println!("step: {}", step.words());
             let _ = std::io::stdout().flush();
         },
     );
