@@ -31,7 +31,8 @@ def boot_once(work: Path, keep_disk: bool):
     sock = work / "qmp.sock"
     env = dict(os.environ, NIX_DISK_IMAGE=str(disk), KEYS=str(work / "keys"),
                TMPDIR=str(work / "tmp"), USE_TMPDIR="1",
-               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off")
+               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off",
+               QEMU_NET_OPTS=info["qemu_net_opts"])
     ssh = benchlib.ssh_true(work / "id", work / "known_hosts", port)
     start = time.monotonic()
     vm = subprocess.Popen([info["runner"]], env=env, stdout=subprocess.DEVNULL,

@@ -63,7 +63,8 @@ def baseline(work, runner, qemu_opts, port, delay, console):
     sock = work / "qmp.sock"
     env = dict(os.environ, NIX_DISK_IMAGE=str(work / "disk.qcow2"), KEYS=str(work / "keys"),
                TMPDIR=str(work / "tmp"), USE_TMPDIR="1",
-               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off {qemu_opts}")
+               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off {qemu_opts}",
+               QEMU_NET_OPTS=f"hostfwd=tcp:127.0.0.1:{port}-:22")
     env.pop("QEMU_KERNEL_PARAMS", None)
     env.update(kernel_params(delay))
     ssh = benchlib.ssh_true(work / "id", work / "known_hosts", port)

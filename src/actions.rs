@@ -91,7 +91,12 @@ impl SettingsPlan {
             out.push_str("update Nix's configuration (one administrator password prompt)\n");
         }
         if self.restarts {
-            out.push_str("restart the builder (it runs now)\n");
+            // Every setting of the table travels at start (memory and
+            // cores in QEMU_OPTS, the port in QEMU_NET_OPTS, the disk
+            // grown by the supervisor): none rebuilds the runner.
+            out.push_str(
+                "restart the builder (it runs now; its runner is kept, nothing is rebuilt)\n",
+            );
         }
         out
     }

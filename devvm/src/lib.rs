@@ -32,4 +32,4 @@ pub use build::{DevVm, ensure_built, ensure_flavour};
 pub use cache::default_cache_dir;
 pub use error::Error;
 pub use flavour::{FLAVOUR_ENV, Flavour, NIX_STORE_DIR};
-pub use runner::{RunnerOptions, write_runner};
+pub use runner::{RunnerOptions, ssh_forward, write_runner};

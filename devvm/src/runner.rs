@@ -9,10 +9,11 @@
 //! - `KEYS`: the folder shared at /var/keys (`builder_ed25519.pub` there
 //!   lists the keys that may log in);
 //! - `QEMU_OPTS`: appended last, so a later `-m`/`-smp` wins;
-//! - `QEMU_NET_OPTS`: appended to the user-mode netdev;
+//! - `QEMU_NET_OPTS`: appended to the user-mode netdev — the one SSH
+//!   forward comes in here (`hostfwd=tcp:127.0.0.1:PORT-:22`): nothing is
+//!   baked in, as in nixpkgs' runner built from BuilderBar's expression
+//!   (`virtualisation.forwardPorts = [ ]`);
 //! - `QEMU_KERNEL_PARAMS`: appended to the kernel command line.
-//!
-//! Baked in when written: the host port, forwarded from 127.0.0.1 only.
 
 use std::path::{Path, PathBuf};
 
@@ -23,22 +24,36 @@ use crate::error::{Error, Result};
 /// `run-nixos-vm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerOptions {
-    pub port: u16,
     pub memory_mib: u32,
     pub cores: u32,
     /// The size of a data disk the runner creates because none exists.
     pub disk_size_mib: u64,
 }
 
-impl RunnerOptions {
-    pub fn for_port(port: u16) -> RunnerOptions {
+impl Default for RunnerOptions {
+    fn default() -> RunnerOptions {
         RunnerOptions {
-            port,
             memory_mib: 1024,
             cores: 1,
             disk_size_mib: 4096,
         }
     }
+}
+
+impl RunnerOptions {
+    /// One file per set of options: runners written for different options
+    /// at the same time never replace each other.
+    fn file_name(&self) -> String {
+        format!(
+            "run-builder-vm-{}m-{}c-{}d",
+            self.memory_mib, self.cores, self.disk_size_mib
+        )
+    }
+}
+
+/// `QEMU_NET_OPTS` for the one SSH forward: from 127.0.0.1 only.
+pub fn ssh_forward(port: u16) -> String {
+    format!("hostfwd=tcp:127.0.0.1:{port}-:22")
 }
 
 /// Writes the runner for these options next to the build and returns its
@@ -48,7 +63,7 @@ pub fn write_runner(vm: &DevVm, options: RunnerOptions) -> Result<PathBuf> {
     let qemu = find_on_path("qemu-system-x86_64")?;
     let qemu_img = find_on_path("qemu-img")?;
     let script = render(vm, options, &qemu, &qemu_img);
-    let path = vm.dir.join(format!("run-builder-vm-{}", options.port));
+    let path = vm.dir.join(options.file_name());
     // Written by a child process: the runner is started right after, often
     // by a multi-threaded process (the supervisor, the tests), where a
     // sibling fork would otherwise keep the file busy (ETXTBSY).
@@ -58,7 +73,6 @@ pub fn write_runner(vm: &DevVm, options: RunnerOptions) -> Result<PathBuf> {
 
 fn render(vm: &DevVm, options: RunnerOptions, qemu: &Path, qemu_img: &Path) -> String {
     let RunnerOptions {
-        port,
         memory_mib,
         cores,
         disk_size_mib,
@@ -70,8 +84,8 @@ fn render(vm: &DevVm, options: RunnerOptions, qemu: &Path, qemu_img: &Path) -> S
     format!(
         r#"#!/bin/sh
 # BuilderBar's dev VM behind the runner contract of nixpkgs' run-nixos-vm.
-# Written by `builderbar dev-runner`; the host port {port} is baked in and
-# forwarded from 127.0.0.1 only.
+# Written by `builderbar dev-runner`. No port is forwarded unless the
+# caller asks for one in QEMU_NET_OPTS, as nixpkgs' runner does here.
 set -eu
 
 # Commas separate QEMU's sub-options; a comma in a path must be doubled.
@@ -119,7 +133,7 @@ exec {qemu} \
   -initrd {initrd} \
   -append "console=ttyS0 panic=-1 quiet ${{QEMU_KERNEL_PARAMS:-}}" \
   -device virtio-rng-pci \
-  -netdev "user,id=user.0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22${{QEMU_NET_OPTS:+,$QEMU_NET_OPTS}}" \
+  -netdev "user,id=user.0,restrict=on${{QEMU_NET_OPTS:+,$QEMU_NET_OPTS}}" \
   -device virtio-net-pci,netdev=user.0 \
   -virtfs "local,path=$(qemu_path "$KEYS"),security_model=mapped-xattr,mount_tag=keys" \
   -virtfs "local,path=$(qemu_path "$TMPDIR/certs"),security_model=none,mount_tag=certs" \
@@ -161,23 +175,28 @@ mod tests {
     }
 
     #[test]
-    fn the_port_is_baked_in_and_bound_to_loopback() {
+    fn no_port_is_baked_in_the_forward_comes_from_qemu_net_opts() {
         let script = render(
             &vm(),
-            RunnerOptions::for_port(40123),
+            RunnerOptions::default(),
             Path::new("/q"),
             Path::new("/i"),
         );
-        assert!(script.contains("hostfwd=tcp:127.0.0.1:40123-:22"));
-        assert!(!script.contains("hostfwd=tcp::"));
+        assert!(!script.contains("hostfwd"));
+        assert!(
+            script.contains(
+                r#"-netdev "user,id=user.0,restrict=on${QEMU_NET_OPTS:+,$QEMU_NET_OPTS}""#
+            )
+        );
         assert!(script.contains("-accel tcg"));
+        assert_eq!(ssh_forward(40123), "hostfwd=tcp:127.0.0.1:40123-:22");
     }
 
     #[test]
     fn qemu_opts_come_last_so_they_win() {
         let script = render(
             &vm(),
-            RunnerOptions::for_port(40123),
+            RunnerOptions::default(),
             Path::new("/q"),
             Path::new("/i"),
         );
@@ -190,7 +209,7 @@ mod tests {
     fn paths_are_quoted_for_the_shell() {
         let script = render(
             &vm(),
-            RunnerOptions::for_port(40123),
+            RunnerOptions::default(),
             Path::new("/q"),
             Path::new("/i"),
         );

@@ -1,6 +1,8 @@
 //! `builderbar dev-runner`: Linux development scaffolding. Builds the dev VM
-//! if needed and writes a runner for a port; with `--boot`, also boots it in
-//! the foreground with a login key of its own.
+//! if needed and writes its runner (which, like nixpkgs' runner from
+//! BuilderBar's expression, forwards nothing by itself: the port goes in
+//! `QEMU_NET_OPTS`); with `--boot`, also boots it in the foreground on
+//! `--port` with a login key of its own.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -10,10 +12,11 @@ use ssh_key::{Algorithm, LineEnding, PrivateKey};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The host port forwarded (from 127.0.0.1 only) to the guest's SSH.
+    /// The host port to forward (from 127.0.0.1 only) to the guest's SSH:
+    /// `--boot` uses it, `--json` prints the `QEMU_NET_OPTS` for it.
     #[arg(long, default_value_t = 31022)]
     port: u16,
-    /// Print `{"runner": …, "host_key": …}` for scripts.
+    /// Print `{"runner": …, "host_key": …, "qemu_net_opts": …}` for scripts.
     #[arg(long)]
     json: bool,
     /// Boot the VM in the foreground afterwards (Ctrl-C stops it).
@@ -24,10 +27,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let cache = devvm::default_cache_dir();
     let vm = devvm::ensure_built(&cache).context("could not build the dev VM")?;
-    let runner = devvm::write_runner(&vm, devvm::RunnerOptions::for_port(args.port))
+    let runner = devvm::write_runner(&vm, devvm::RunnerOptions::default())
         .context("could not write the dev VM's runner")?;
     if args.json {
-        let out = serde_json::json!({ "runner": runner, "host_key": vm.host_key });
+        let out = serde_json::json!({
+            "runner": runner,
+            "host_key": vm.host_key,
+            "qemu_net_opts": devvm::ssh_forward(args.port),
+        });
         println!("{out}");
         return Ok(());
     }
@@ -68,6 +75,7 @@ fn boot(session: &Path, runner: &Path, host_key: &str, port: u16) -> Result<()> 
         .env("KEYS", &keys)
         .env("TMPDIR", &tmp)
         .env("USE_TMPDIR", "1")
+        .env("QEMU_NET_OPTS", devvm::ssh_forward(port))
         .exec();
     Err(err).with_context(|| format!("could not start {}", runner.display()))
 }

@@ -9,7 +9,7 @@ use super::NixError;
 pub const DEFAULT_NIXPKGS: &str = "nixpkgs-25.05-darwin";
 
 /// Bumped when the expression's shape changes, so cached runners rebuild.
-pub const RECIPE_VERSION: u32 = 2;
+pub const RECIPE_VERSION: u32 = 3;
 
 /// A validated nixpkgs pin: an https tarball URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,6 @@ pub fn nix_string(text: &str) -> Result<String, NixError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerInputs {
     pub pin: Pin,
-    pub port: u16,
     pub memory_mib: u64,
     pub disk_mib: u64,
     pub cores: u32,
@@ -113,7 +112,6 @@ impl RunnerInputs {
     pub fn from_settings(settings: &crate::settings::Settings) -> Result<RunnerInputs, NixError> {
         Ok(RunnerInputs {
             pin: Pin::from_settings(settings)?,
-            port: settings.ssh_port,
             memory_mib: settings.memory_mib,
             disk_mib: settings.disk_mib,
             cores: settings.cores,
@@ -127,7 +125,6 @@ impl RunnerInputs {
 pub fn runner_expression(inputs: &RunnerInputs) -> Result<String, NixError> {
     let url = nix_string(inputs.pin.url())?;
     let RunnerInputs {
-        port,
         memory_mib,
         disk_mib,
         cores,
@@ -161,19 +158,13 @@ let
   builder = stock.override {{
     modules = [
       ({{ lib, ... }}: {{
-        virtualisation.darwin-builder.hostPort = {port};
         virtualisation.darwin-builder.memorySize = {memory_mib};
         virtualisation.darwin-builder.diskSize = {disk_mib};
         virtualisation.cores = {cores};
-        # The forward listens on the loopback only, never on the LAN.
-        virtualisation.forwardPorts = lib.mkForce [
-          {{
-            from = "host";
-            host.address = "127.0.0.1";
-            host.port = {port};
-            guest.port = 22;
-          }}
-        ];
+        # No forward is baked in (nixpkgs' would listen on every interface):
+        # BuilderBar's supervisor passes the one SSH forward at every start,
+        # on 127.0.0.1 only, in QEMU_NET_OPTS. A port change rebuilds nothing.
+        virtualisation.forwardPorts = lib.mkForce [ ];
       }})
     ];
   }};
@@ -209,7 +200,6 @@ mod tests {
     fn sizes_beyond_nix_integers_are_refused() {
         let inputs = RunnerInputs {
             pin: Pin::parse(DEFAULT_NIXPKGS).unwrap(),
-            port: 31022,
             memory_mib: 3072,
             disk_mib: 1 << 63,
             cores: 1,

@@ -1,8 +1,9 @@
 //! Starting the runner under its contract with nixpkgs' `run-nixos-vm`
 //! (docs/MACOS.md §1): the disk, the per-boot temporary folder, the keys
 //! folder, memory and cores through `QEMU_OPTS` (after the built-in ones,
-//! so they win), no extra network options, and the host's CA bundle for
-//! `useHostCerts`.
+//! so they win), the one SSH forward through `QEMU_NET_OPTS` (the runner
+//! bakes none in: `virtualisation.forwardPorts = [ ]`, so a port change
+//! rebuilds nothing), and the host's CA bundle for `useHostCerts`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -47,7 +48,9 @@ pub(crate) fn start(
         .env("TMPDIR", &paths.tmp_dir)
         .env("USE_TMPDIR", "1")
         .env("QEMU_OPTS", qemu_opts)
-        .env_remove("QEMU_NET_OPTS")
+        // Appended to `-netdev user,id=user.0,` (nixpkgs' qemu-vm.nix): the
+        // guest's SSH on the loopback only, never on the LAN; nothing else.
+        .env("QEMU_NET_OPTS", ssh_forward(config.port))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -56,6 +59,11 @@ pub(crate) fn start(
         // sibling fork there can make it busy for an instant.
         .spawn_retrying()
         .map_err(|err| SupervisorError::Start(format!("{}: {err}", runner.display())))
+}
+
+/// The one forward: the host's 127.0.0.1:`port` to the guest's SSH.
+pub(crate) fn ssh_forward(port: u16) -> String {
+    format!("hostfwd=tcp:127.0.0.1:{port}-:22")
 }
 
 /// The host's CA bundle for the guest: the caller's `NIX_SSL_CERT_FILE`,

@@ -386,8 +386,10 @@ fn resolve_runner(config: &VmConfig) -> Result<PathBuf, SupervisorError> {
         RunnerSource::DevVm => {
             let vm = devvm::ensure_built(&devvm::default_cache_dir())
                 .map_err(|err| SupervisorError::Start(err.to_string()))?;
-            let mut options = devvm::RunnerOptions::for_port(config.port);
-            options.disk_size_mib = config.disk_bytes >> 20;
+            let options = devvm::RunnerOptions {
+                disk_size_mib: config.disk_bytes >> 20,
+                ..Default::default()
+            };
             let runner = devvm::write_runner(&vm, options)
                 .map_err(|err| SupervisorError::Start(err.to_string()))?;
             preflight::runner_is_executable(&runner, "run `builderbar dev-runner` to rebuild it")?;

@@ -54,7 +54,6 @@ fn cast<N: AstNode>(node: rnix::SyntaxNode) -> Option<N> {
 fn template_lines() -> usize {
     let inputs = RunnerInputs {
         pin: Pin::parse("nixpkgs-25.05-darwin").unwrap(),
-        port: 31022,
         memory_mib: 3072,
         disk_mib: 20480,
         cores: 4,
@@ -73,8 +72,6 @@ pub fn check_expression(expr: &str, inputs: &RunnerInputs) -> Result<(), TestCas
         strings,
         vec![
             inputs.pin.url().to_owned(),
-            "host".into(),
-            "127.0.0.1".into(),
             // The guard's constant message, around the two derivation paths.
             "BuilderBar: these settings would change the builder's Linux system (".into(),
             " instead of nixpkgs' ".into(),
@@ -82,12 +79,9 @@ pub fn check_expression(expr: &str, inputs: &RunnerInputs) -> Result<(), TestCas
         ]
     );
     let numbers = [
-        inputs.port.to_string(),
         inputs.memory_mib.to_string(),
         inputs.disk_mib.to_string(),
         inputs.cores.to_string(),
-        inputs.port.to_string(),
-        "22".into(),
     ];
     prop_assert_eq!(integers, numbers.to_vec());
     prop_assert!(no_line_starts_with_sentinel(expr));
@@ -233,10 +227,10 @@ proptest! {
     }
 
     #[test]
-    fn any_runner_inputs(pin in crate::settings::pin(), port in any::<u16>(), memory_mib in any::<u64>(),
+    fn any_runner_inputs(pin in crate::settings::pin(), memory_mib in any::<u64>(),
                          disk_mib in any::<u64>(), cores in any::<u32>()) {
         if let Ok(pin) = Pin::parse(&pin) {
-            let inputs = RunnerInputs { pin, port, memory_mib, disk_mib, cores };
+            let inputs = RunnerInputs { pin, memory_mib, disk_mib, cores };
             if let Ok(expr) = runner_expression(&inputs) {
                 check_expression(&expr, &inputs)?;
                 // Nix's integers are 64-bit signed.

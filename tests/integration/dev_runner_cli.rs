@@ -22,7 +22,8 @@ fn prints_the_runner_and_the_host_key_as_json() {
     let mode = std::fs::metadata(&runner).unwrap().permissions().mode();
     assert_eq!(mode & 0o111, 0o111, "the runner is executable");
     let script = std::fs::read_to_string(&runner).unwrap();
-    assert!(script.contains("hostfwd=tcp:127.0.0.1:40999-:22"));
+    assert!(!script.contains("hostfwd"), "no port is baked in");
+    assert_eq!(json["qemu_net_opts"], "hostfwd=tcp:127.0.0.1:40999-:22");
 
     let host_key = json["host_key"].as_str().unwrap();
     assert!(host_key.starts_with("ssh-ed25519 AAAA"), "{host_key}");

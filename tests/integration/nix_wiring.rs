@@ -69,7 +69,6 @@ fn private_nix(dir: &Path, program: &str) -> Command {
 fn inputs() -> RunnerInputs {
     RunnerInputs {
         pin: Pin::parse("nixpkgs-25.05-darwin").unwrap(),
-        port: 31022,
         memory_mib: 8192,
         disk_mib: 40960,
         cores: 4,
@@ -82,7 +81,11 @@ fn the_runner_expression_parses_and_matches_its_golden_file() {
     let out = parses(&expr);
     assert!(out.status.success(), "{}", ssh::stderr(&out));
     golden("runner.nix", &expr);
-    assert!(expr.contains("host.address = \"127.0.0.1\";"));
+    assert!(expr.contains("virtualisation.forwardPorts = lib.mkForce [ ];"));
+    assert!(
+        !expr.contains("hostPort"),
+        "no port is baked into the runner"
+    );
 
     let url = RunnerInputs {
         pin: Pin::parse("https://example.org/nixpkgs/abc~1%2B.tar.gz").unwrap(),
@@ -130,8 +133,8 @@ fn the_runner_is_the_host_side_script_when_the_guest_is_nixpkgs_own() {
         .unwrap();
     assert_eq!(
         ssh::stdout(&script).trim(),
-        "-m 8192 -smp 4 hostfwd=tcp:127.0.0.1:31022-:22",
-        "the settings reach the runner script, and the forward is loopback-only"
+        "-m 8192 -smp 4",
+        "the settings reach the runner script, and no forward is baked in"
     );
 }
 

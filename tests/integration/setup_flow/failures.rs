@@ -128,7 +128,8 @@ fn a_builder_that_never_becomes_ready_is_undone() {
     crate::support::write_executable(
         &wrapper,
         &format!(
-            "#!/bin/sh\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nexport QEMU_NET_OPTS='{}'\nexec '{}' \"$@\"\n",
+            runner["qemu_net_opts"].as_str().unwrap(),
             runner["runner"].as_str().unwrap()
         ),
     );

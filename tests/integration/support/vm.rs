@@ -155,7 +155,7 @@ impl<'w> Vm<'w> {
         let dev_vm = dev_vm();
         let slot = Slot::take();
         let port = free_port();
-        let runner = devvm::write_runner(&dev_vm, devvm::RunnerOptions::for_port(port)).unwrap();
+        let runner = devvm::write_runner(&dev_vm, devvm::RunnerOptions::default()).unwrap();
         ssh::write_known_hosts(&work.known_hosts, port, &dev_vm.host_key);
         let qmp_socket = work.dir.path().join("qmp.sock");
         let console = work.dir.path().join(format!("console-{port}.log"));
@@ -176,9 +176,12 @@ impl<'w> Vm<'w> {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&console).unwrap())
             .stderr(std::fs::File::create(&console).unwrap());
-        if let Some(net_opts) = &options.net_opts {
-            command.env("QEMU_NET_OPTS", net_opts);
+        // The forward, as the supervisor passes it, then the test's own.
+        let mut net_opts = devvm::ssh_forward(port);
+        if let Some(extra) = &options.net_opts {
+            net_opts = format!("{net_opts},{extra}");
         }
+        command.env("QEMU_NET_OPTS", net_opts);
         let child = command.spawn().unwrap();
         let mut vm = Vm {
             work,
