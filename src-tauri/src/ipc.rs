@@ -41,6 +41,8 @@ pub struct SettingsForm {
     pub max_jobs: u32,
     pub ephemeral: bool,
     pub start_at_login: bool,
+    pub on_demand: bool,
+    pub idle_minutes: u32,
     pub notify_vm_failures: bool,
     pub notify_build_failures: bool,
     pub notify_build_successes: bool,
@@ -57,6 +59,8 @@ impl SettingsForm {
             max_jobs: s.max_jobs,
             ephemeral: s.ephemeral,
             start_at_login: s.start_at_login,
+            on_demand: s.on_demand,
+            idle_minutes: s.idle_minutes,
             notify_vm_failures: s.notifications.vm_failures,
             notify_build_failures: s.notifications.build_failures,
             notify_build_successes: s.notifications.build_successes,
@@ -99,6 +103,8 @@ impl SettingsForm {
         s.max_jobs = pick(e.max_jobs, l.max_jobs, s.max_jobs);
         s.ephemeral = pick(e.ephemeral, l.ephemeral, s.ephemeral);
         s.start_at_login = pick(e.start_at_login, l.start_at_login, s.start_at_login);
+        s.on_demand = pick(e.on_demand, l.on_demand, s.on_demand);
+        s.idle_minutes = pick(e.idle_minutes, l.idle_minutes, s.idle_minutes);
         s
     }
 }

@@ -17,6 +17,11 @@ pub const DEFAULT_SSH_PORT: u16 = 31022;
 pub const DEFAULT_DISK_MIB: u64 = 20 * 1024;
 /// nixpkgs' builder: `memorySize = 3 * 1024`.
 pub const DEFAULT_MEMORY_MIB: u64 = 3 * 1024;
+/// On-demand start: minutes with nothing using the builder before it
+/// sleeps. Half an hour keeps it awake through an edit-build-edit session
+/// (a wake costs a boot, ten to twenty seconds), and gives its 3 GiB back
+/// soon after the work stops.
+pub const DEFAULT_IDLE_MINUTES: u32 = 30;
 
 /// Everything a user can set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +44,14 @@ pub struct Settings {
     pub ephemeral: bool,
     /// Start the builder when the user logs in.
     pub start_at_login: bool,
+    /// On-demand start: the builder sleeps until a build needs it and
+    /// sleeps again after `idle_minutes` with nothing using it.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// Minutes with no SSH session and no build before an on-demand
+    /// builder powers down (1 to 1440).
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: u32,
     /// Which notifications to show.
     pub notifications: Notifications,
     /// OpenSSH public key lines allowed to log in to the builder, besides
@@ -100,6 +113,8 @@ impl Settings {
             systems: vec![linux_twin().to_owned()],
             ephemeral: false,
             start_at_login: true,
+            on_demand: false,
+            idle_minutes: DEFAULT_IDLE_MINUTES,
             notifications: Notifications::default(),
             authorized_keys: Vec::new(),
             nixpkgs: None,
@@ -121,6 +136,10 @@ impl Settings {
         );
         names
     }
+}
+
+fn default_idle_minutes() -> u32 {
+    DEFAULT_IDLE_MINUTES
 }
 
 /// Formats MiB for people: `20 GiB`, `1.5 GiB`, `512 MiB`.

@@ -153,6 +153,7 @@ mod tests {
                 "cores" | "max-jobs" => "2",
                 "systems" => "aarch64-linux,x86_64-linux",
                 "disk-low-threshold" => "90%",
+                "idle-minutes" => "45",
                 _ => "on",
             };
             set_field(&mut s, key, value).unwrap();
@@ -163,6 +164,8 @@ mod tests {
         assert_eq!(s.systems.len(), 2);
         assert!(s.ephemeral && s.notifications.build_successes);
         assert_eq!(s.notifications.disk_low_percent, 90);
+        assert!(s.on_demand);
+        assert_eq!(s.idle_minutes, 45);
         let err = set_field(&mut s, "colour", "red").unwrap_err();
         assert!(err.hint.contains("max-jobs"));
         assert!(set_field(&mut s, "ephemeral", "maybe").is_err());

@@ -150,6 +150,40 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "on-demand",
+        aliases: &[],
+        field: "on_demand",
+        label: "Start when a build needs it",
+        example: "on",
+        // Saved and shown only, for now: the supervisor does not act on it.
+        restarts: false,
+        needs_admin: false,
+        show: |s| on_off(s.on_demand),
+        parse: |s, v| {
+            s.on_demand = parse_bool(v, "on_demand")?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "idle-minutes",
+        aliases: &["idle"],
+        field: "idle_minutes",
+        label: "Stop after idle",
+        example: "30",
+        restarts: false,
+        needs_admin: false,
+        show: |s| format!("{} min", s.idle_minutes),
+        parse: |s, v| {
+            let minutes = v
+                .trim()
+                .trim_end_matches("min")
+                .trim_end_matches('m')
+                .trim();
+            s.idle_minutes = parse_number(minutes, "idle_minutes", "30")?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "notify-vm-failures",
         aliases: &[],
         field: "notifications.vm_failures",

@@ -48,6 +48,8 @@ pub const MIN_DISK_MIB: u64 = 2048;
 pub const MAX_DISK_MIB: u64 = 16 << 20;
 /// More jobs than this is a typo.
 pub const MAX_JOBS: u32 = 256;
+/// On-demand idle time: one minute to one day.
+pub const IDLE_MINUTES: std::ops::RangeInclusive<u32> = 1..=1440;
 /// The systems a builder can be asked to build for.
 pub const KNOWN_SYSTEMS: &[&str] = &["aarch64-linux", "x86_64-linux"];
 
@@ -212,6 +214,19 @@ pub fn validate(new: &Settings, current: Option<&Settings>, host: &HostFacts) ->
         }
     }
 
+    // On-demand: checked even while off, so turning it on never meets a
+    // bad number saved earlier.
+    if !IDLE_MINUTES.contains(&new.idle_minutes) {
+        add(
+            "idle_minutes",
+            format!(
+                "{} minutes is not an idle time the builder can wait.",
+                new.idle_minutes
+            ),
+            "Pick between 1 minute and 1440 (one day); 30 is the default.".into(),
+        );
+    }
+
     // Notifications.
     let pct = new.notifications.disk_low_percent;
     if !(50..=99).contains(&pct) {
@@ -301,6 +316,8 @@ mod tests {
                 "notifications.disk_low_percent",
                 Box::new(|s| s.notifications.disk_low_percent = 100),
             ),
+            ("idle_minutes", Box::new(|s| s.idle_minutes = 0)),
+            ("idle_minutes", Box::new(|s| s.idle_minutes = 1441)),
             (
                 "authorized_keys",
                 Box::new(|s| s.authorized_keys = vec!["not a key".into()]),

@@ -82,7 +82,8 @@ pub fn settings() -> impl Strategy<Value = Settings> {
     (
         numbers,
         systems,
-        any::<[bool; 2]>(),
+        any::<[bool; 3]>(),
+        mostly(1u32..=1440, any::<u32>()),
         notifications,
         keys,
         option::weighted(0.5, pin()),
@@ -92,7 +93,8 @@ pub fn settings() -> impl Strategy<Value = Settings> {
             |(
                 (ssh_port, disk_mib, memory_mib, cores, max_jobs),
                 systems,
-                [ephemeral, start_at_login],
+                [ephemeral, start_at_login, on_demand],
+                idle_minutes,
                 notifications,
                 authorized_keys,
                 nixpkgs,
@@ -107,6 +109,8 @@ pub fn settings() -> impl Strategy<Value = Settings> {
                 systems,
                 ephemeral,
                 start_at_login,
+                on_demand,
+                idle_minutes,
                 notifications,
                 authorized_keys,
                 nixpkgs,

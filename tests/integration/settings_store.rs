@@ -393,3 +393,56 @@ fn the_cli_shows_and_sets() {
         before
     );
 }
+
+/// On-demand start's two settings: saved and shown (the supervisor does
+/// not act on them yet); a bad idle time is one clear line and changes
+/// nothing; an old settings file without them reads with the defaults.
+#[test]
+fn on_demand_and_its_idle_minutes_are_set_shown_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = |dir: &std::path::Path| -> serde_json::Value {
+        let out = builderbar(dir, &["settings", "show", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let defaults = show(dir.path());
+    assert_eq!(defaults["on_demand"], false);
+    assert_eq!(defaults["idle_minutes"], 30);
+
+    for (key, value) in [("on-demand", "on"), ("idle-minutes", "45")] {
+        let out = builderbar(dir.path(), &["settings", "set", key, value]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let set = show(dir.path());
+    assert_eq!(set["on_demand"], true);
+    assert_eq!(set["idle_minutes"], 45);
+    let text =
+        String::from_utf8_lossy(&builderbar(dir.path(), &["settings", "show"]).stdout).into_owned();
+    assert!(text.contains("on-demand               on"), "{text}");
+    assert!(text.contains("idle-minutes            45 min"), "{text}");
+
+    let before = std::fs::read(dir.path().join("settings.toml")).unwrap();
+    for bad in ["0", "1441", "soon"] {
+        let out = builderbar(dir.path(), &["settings", "set", "idle-minutes", bad]);
+        assert!(!out.status.success(), "{bad} was taken");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert_eq!(
+            std::fs::read(dir.path().join("settings.toml")).unwrap(),
+            before
+        );
+    }
+
+    let old = tempfile::tempdir().unwrap();
+    std::fs::write(
+        old.path().join("settings.toml"),
+        "version = 1\nssh_port = 40000\n",
+    )
+    .unwrap();
+    let read = show(old.path());
+    assert_eq!(read["on_demand"], false);
+    assert_eq!(read["idle_minutes"], 30);
+}

@@ -27,6 +27,8 @@ const view: SettingsView = {
     max_jobs: 2,
     ephemeral: false,
     start_at_login: true,
+    on_demand: false,
+    idle_minutes: 30,
     notify_vm_failures: true,
     notify_build_failures: true,
     notify_build_successes: false,
@@ -39,6 +41,14 @@ const view: SettingsView = {
 const calls: { cmd: string; args: unknown }[] = [];
 
 function planFor(form: SettingsView["form"]): ApplyPlan {
+  if (form.idle_minutes === 0) {
+    return {
+      changes: [],
+      problems: [{ field: "idle_minutes", message: "0 minutes is not an idle time the builder can wait.", hint: "Pick between 1 minute and 1440." }],
+      needs_restart: false,
+      needs_admin: false,
+    };
+  }
   if (form.ssh_port === 22) {
     return {
       changes: [{ field: "ssh_port", label: "SSH port", from: "31022", to: "22", needs_restart: true, needs_admin: true }],
@@ -143,6 +153,20 @@ describe("the settings window", () => {
     expect($("#plan").textContent).toContain("Memory: 3 GiB → 4 GiB");
     expect($("#plan").textContent).toContain("restarts the builder");
     expect($<HTMLButtonElement>("#apply").disabled).toBe(false);
+  });
+
+  it("turns on-demand start on with its idle minutes, and shows the core's word on them", async () => {
+    $("#nav-resources").click();
+    const minutes = $<HTMLInputElement>("#field-idle_minutes");
+    expect(minutes.value).toBe("30");
+    expect($<HTMLInputElement>("#field-on_demand").checked).toBe(false);
+    $<HTMLInputElement>("#field-on_demand").click();
+    minutes.value = "0";
+    minutes.dispatchEvent(new Event("input"));
+    await vi.runAllTimersAsync();
+    const sent = calls.filter((c) => c.cmd === "plan_settings").at(-1);
+    expect((sent?.args as { form: SettingsView["form"] }).form).toMatchObject({ on_demand: true, idle_minutes: 0 });
+    expect($("#problem-idle_minutes").textContent).toContain("0 minutes is not an idle time");
   });
 
   it("shows why a key was refused", async () => {

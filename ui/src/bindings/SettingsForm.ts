@@ -3,4 +3,4 @@
 /**
  * The settings as the window edits them.
  */
-export type SettingsForm = { ssh_port: number, disk_mib: number, memory_mib: number, cores: number, max_jobs: number, ephemeral: boolean, start_at_login: boolean, notify_vm_failures: boolean, notify_build_failures: boolean, notify_build_successes: boolean, disk_low_percent: number, };
+export type SettingsForm = { ssh_port: number, disk_mib: number, memory_mib: number, cores: number, max_jobs: number, ephemeral: boolean, start_at_login: boolean, on_demand: boolean, idle_minutes: number, notify_vm_failures: boolean, notify_build_failures: boolean, notify_build_successes: boolean, disk_low_percent: number, };

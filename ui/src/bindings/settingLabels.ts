@@ -10,6 +10,8 @@ export const SETTING_LABELS = {
   "systems": "Systems",
   "ephemeral": "Wipe the disk at every start",
   "start_at_login": "Start at login",
+  "on_demand": "Start when a build needs it",
+  "idle_minutes": "Stop after idle",
   "notifications.vm_failures": "VM failures",
   "notifications.build_failures": "Failed builds",
   "notifications.build_successes": "Successful builds",

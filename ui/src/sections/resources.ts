@@ -2,6 +2,7 @@ import type { SettingsForm } from "../bindings/SettingsForm";
 import { SETTING_LABELS } from "../bindings/settingLabels";
 import { h } from "../dom";
 import { applyBar, type FormModel, problemFor } from "./form";
+import { onDemand } from "./on-demand";
 
 const GIB = 1024;
 
@@ -97,6 +98,7 @@ export function resources(root: HTMLElement, model: FormModel) {
     h("h2", {}, "Resources"),
     h("div", { class: "fields" }, ...rows),
     h("label", { class: "check" }, ephemeral, "Wipe the builder's disk at every start"),
+    onDemand(model),
     applyBar(model),
   );
 }
