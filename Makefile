@@ -86,7 +86,7 @@ e2e:
 ## docs/BENCHMARKS.md with the machine, the date and the command.
 bench: setup ui
 	scripts/bench-devvm-boot.py
-	scripts/bench-status.py
+	scripts/with-secret-service.sh scripts/bench-status.py
 	scripts/bench-activation.py
 	scripts/with-secret-service.sh scripts/bench-start-ready.py
 	scripts/with-secret-service.sh scripts/bench-kill-to-state.py
