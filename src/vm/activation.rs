@@ -4,11 +4,12 @@
 //! forward; then it is spliced to it byte for byte. A connection that
 //! arrives while the VM powers down waits for the next boot. The
 //! supervisor learns from [`Activation`] when a connection wants the VM and
-//! how long nothing has used it.
+//! how long nothing has used it, and closes the held connections at once
+//! when the VM cannot boot ([`Activation::close_waiting`]).
 //!
 //! The listening socket is loopback-only: [`Activation::bind`] binds
-//! 127.0.0.1, and [`Activation::from_listener`] (a socket handed over by
-//! launchd) refuses any other address.
+//! 127.0.0.1, and [`Activation::from_listener`] (a socket made elsewhere)
+//! refuses any other address.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -45,6 +46,9 @@ struct State {
     last_used: Instant,
     /// Connections accepted since the start, for the logs and tests.
     accepted: u64,
+    /// Times the held connections were closed because the VM could not
+    /// boot: a connection held before the last one gives up.
+    closings: u64,
 }
 
 #[derive(Debug)]
@@ -81,8 +85,8 @@ impl Activation {
         Activation::from_listener(listener)
     }
 
-    /// Takes a listening socket made elsewhere (launchd's `Sockets`) and
-    /// starts accepting; a socket not on 127.0.0.1 is refused.
+    /// Takes a listening socket made elsewhere and starts accepting; a
+    /// socket not on 127.0.0.1 is refused.
     pub fn from_listener(listener: TcpListener) -> Result<Activation, ActivationError> {
         let local = listener.local_addr()?;
         if !local.ip().is_loopback() || local.is_ipv6() {
@@ -95,6 +99,7 @@ impl Activation {
                 active: 0,
                 last_used: Instant::now(),
                 accepted: 0,
+                closings: 0,
             }),
             changed: Condvar::new(),
         });
@@ -139,6 +144,24 @@ impl Activation {
     pub fn accepted(&self) -> u64 {
         self.shared.lock().accepted
     }
+
+    /// The VM could not boot: every connection held now is closed at once
+    /// (Nix then reports the builder unreachable and tries its next one)
+    /// instead of waiting [`HOLD_LIMIT`] for a boot that is not coming. A
+    /// connection made afterwards is held again: it asks for a new boot.
+    pub fn close_waiting(&self) {
+        self.shared.lock().closings += 1;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Why a held connection was closed without reaching the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotServed {
+    /// The VM did not come up within [`HOLD_LIMIT`].
+    TimedOut,
+    /// The supervisor said the VM cannot boot (it reports why itself).
+    BootFailed,
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
@@ -148,16 +171,19 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             std::thread::sleep(Duration::from_millis(100));
             continue;
         };
-        {
+        // The closings seen when it was accepted, under the same lock that
+        // counts it as waiting: a close that follows is never missed.
+        let closings = {
             let mut state = shared.lock();
             state.waiting += 1;
             state.accepted += 1;
-        }
+            state.closings
+        };
         shared.changed.notify_all();
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("activation-conn".into())
-            .spawn(move || serve(client, &shared));
+            .spawn(move || serve(client, &shared, closings));
         if let Err(err) = spawned {
             tracing::warn!("could not serve a connection to the builder: {err}");
         }
@@ -165,21 +191,30 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 /// Holds `client` until the guest answers, then splices the two.
-fn serve(client: TcpStream, shared: &Shared) {
-    let upstream = hand_over(shared);
+fn serve(client: TcpStream, shared: &Shared, closings: u64) {
+    let upstream = hand_over(shared, closings);
     {
         let mut state = shared.lock();
         state.waiting -= 1;
-        if upstream.is_some() {
+        if upstream.is_ok() {
             state.active += 1;
         } else {
             state.last_used = Instant::now();
         }
     }
     shared.changed.notify_all();
-    let Some(upstream) = upstream else {
-        tracing::warn!("a connection to the builder waited {HOLD_LIMIT:?} for it and was closed");
-        return;
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(NotServed::TimedOut) => {
+            tracing::warn!(
+                "a connection to the builder waited {HOLD_LIMIT:?} for it and was closed"
+            );
+            return;
+        }
+        Err(NotServed::BootFailed) => {
+            tracing::debug!("a held connection was closed: the builder could not start");
+            return;
+        }
     };
     splice(client, upstream);
     {
@@ -192,7 +227,7 @@ fn serve(client: TcpStream, shared: &Shared) {
 
 /// A connection to the guest, once there is one to make: a refused connect
 /// (the VM went down in between) waits for the next boot.
-fn hand_over(shared: &Shared) -> Option<TcpStream> {
+fn hand_over(shared: &Shared, closings: u64) -> Result<TcpStream, NotServed> {
     let deadline = Instant::now() + HOLD_LIMIT;
     loop {
         let addr = {
@@ -200,12 +235,17 @@ fn hand_over(shared: &Shared) -> Option<TcpStream> {
             let left = deadline.saturating_duration_since(Instant::now());
             let (guard, _) = shared
                 .changed
-                .wait_timeout_while(guard, left, |s| s.upstream.is_none())
+                .wait_timeout_while(guard, left, |s| {
+                    s.upstream.is_none() && s.closings == closings
+                })
                 .unwrap_or_else(|p| p.into_inner());
-            guard.upstream?
+            if guard.closings != closings {
+                return Err(NotServed::BootFailed);
+            }
+            guard.upstream.ok_or(NotServed::TimedOut)?
         };
         match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-            Ok(stream) => return Some(stream),
+            Ok(stream) => return Ok(stream),
             Err(_) if Instant::now() < deadline => {
                 // The guest is going down: wait for the supervisor to say so
                 // (or to hand a new address) rather than retrying at once.
@@ -213,10 +253,10 @@ fn hand_over(shared: &Shared) -> Option<TcpStream> {
                 let _ = shared
                     .changed
                     .wait_timeout_while(guard, Duration::from_millis(200), |s| {
-                        s.upstream == Some(addr)
+                        s.upstream == Some(addr) && s.closings == closings
                     });
             }
-            Err(_) => return None,
+            Err(_) => return Err(NotServed::TimedOut),
         }
     }
 }
@@ -332,6 +372,37 @@ mod tests {
         activation.set_upstream(Some(echo_server()));
         assert_eq!(a.join().unwrap(), b"first");
         assert_eq!(b.join().unwrap(), b"second");
+    }
+
+    #[test]
+    fn a_vm_that_cannot_boot_closes_the_held_connections_at_once_and_the_next_one_waits() {
+        let activation = Activation::bind(0).unwrap();
+        let addr = activation.local_addr();
+        let held = std::thread::spawn(move || {
+            // What the client sees: the end of the stream, or a reset (the
+            // bytes it sent were never read) — within its 10 s read timeout.
+            let mut client = TcpStream::connect(addr).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            client.write_all(b"SSH-2.0-x\r\n").unwrap();
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).map(|_| answer)
+        });
+        assert!(activation.wait_for_demand(Duration::from_secs(10)));
+        activation.close_waiting();
+        match held.join().unwrap() {
+            Ok(answer) => assert!(answer.is_empty(), "closed, not served: {answer:?}"),
+            Err(err) => assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}"),
+        }
+        wait(|| activation.idle_for());
+
+        // A connection after the failure asks for a boot again, and is
+        // served when the VM comes up.
+        let next = std::thread::spawn(move || roundtrip(addr, b"again"));
+        assert!(activation.wait_for_demand(Duration::from_secs(10)));
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(next.join().unwrap(), b"again");
     }
 
     #[test]
