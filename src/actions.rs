@@ -110,10 +110,7 @@ pub fn settings_plan(
     let mut parsed = Ok(());
     let (changes, problems) = plan_settings(paths, |s| parsed = change(s))?;
     parsed.map_err(|problem| SettingsError::Refused(vec![problem]))?;
-    let running = Service::for_platform(paths)
-        .status(paths)
-        .map(|s| s.service.pid.is_some())
-        .unwrap_or(false);
+    let running = builder_runs(&Service::for_platform(paths), paths);
     let wired = wiring_manifest(paths).is_some();
     Ok(SettingsPlan {
         restarts: running && changes.iter().any(|c| c.needs_restart),
@@ -121,6 +118,14 @@ pub fn settings_plan(
         changes,
         problems,
     })
+}
+
+/// Whether the service runs the builder (a supervisor is up).
+fn builder_runs(service: &Service, paths: &Paths) -> bool {
+    service
+        .status(paths)
+        .map(|s| s.service.pid.is_some())
+        .unwrap_or(false)
 }
 
 /// The manifest of the installed Nix wiring, if any.
@@ -167,11 +172,7 @@ pub fn apply_settings(
         crate::nix::install::install(paths, &options, &mut |_| {})?;
     }
     let service = Service::for_platform(paths);
-    let running = service
-        .status(paths)
-        .map(|s| s.service.pid.is_some())
-        .unwrap_or(false);
-    let restart = running && changes.iter().any(|c| c.needs_restart);
+    let restart = builder_runs(&service, paths) && changes.iter().any(|c| c.needs_restart);
     if restart {
         progress(ApplyStep::Restarting);
         service.restart()?;

@@ -159,6 +159,15 @@ pub fn wiring(
     }
 }
 
+/// The nix-darwin setting that gives Nix `value` as its builders, for a
+/// nix.conf BuilderBar must not edit: `nix.settings.builders = "…";`.
+pub fn nix_darwin_setting(value: &str) -> Result<String, NixError> {
+    Ok(format!(
+        "nix.settings.builders = {};",
+        super::expr::nix_string(value)?
+    ))
+}
+
 /// Whether a machine entry names BuilderBar's alias, or a host on this
 /// machine at BuilderBar's port (`localhost:31022`, `127.0.0.1:31022`).
 fn names_ours(entry: &str, port: u16) -> bool {

@@ -102,9 +102,9 @@ fn fix(layout: &Layout, flavor: Flavor, resolved: &Resolved) -> String {
         .with_machines_file(layout)
         .unwrap_or_else(|_| format!("@{}", layout.machines().display()));
     if flavor == Flavor::NixDarwin {
-        let value = super::expr::nix_string(&kept).unwrap_or_default();
+        let setting = super::builders::nix_darwin_setting(&kept).unwrap_or_default();
         format!(
-            "your nix.conf is managed by nix-darwin: add `nix.settings.builders = {value};` to your nix-darwin configuration, then run darwin-rebuild switch"
+            "your nix.conf is managed by nix-darwin: add `{setting}` to your nix-darwin configuration, then run darwin-rebuild switch"
         )
     } else {
         format!(

@@ -317,10 +317,8 @@ pub fn compute(
     if detected.flavor == Flavor::NixDarwin {
         let mut settings = String::from("nix.settings.builders-use-substitutes = true;");
         if let Some(value) = &builders_line {
-            settings.push_str(&format!(
-                " nix.settings.builders = {};",
-                super::expr::nix_string(value)?
-            ));
+            settings.push(' ');
+            settings.push_str(&builders::nix_darwin_setting(value)?);
         }
         notes.push(format!(
             "{} is managed by nix-darwin, so BuilderBar does not edit it. Add to your nix-darwin configuration: \

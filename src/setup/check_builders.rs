@@ -3,12 +3,12 @@
 //! the install fixes that (a line between BuilderBar's marks) or the user
 //! must (a nix.conf managed by nix-darwin).
 
+use crate::hint::Hint;
 use crate::nix::builders::{self, Wiring};
 use crate::nix::detect::{Detected, Flavor};
 use crate::nix::plan::Layout;
 
 use super::check::{CheckItem, CheckStatus};
-use crate::hint::Hint;
 
 const NAME: &str = "nix-builders";
 const DOCTOR: Option<&str> = Some("nix-uses-builder");
@@ -37,8 +37,8 @@ pub(super) fn item(detected: &Detected, layout: &Layout, port: u16) -> CheckItem
                 machines.display()
             ),
             Some(format!(
-                "add `nix.settings.builders = {};` to your nix-darwin configuration, run darwin-rebuild switch, then run setup again",
-                crate::nix::expr::nix_string(&value).unwrap_or_default()
+                "add `{}` to your nix-darwin configuration, run darwin-rebuild switch, then run setup again",
+                builders::nix_darwin_setting(&value).unwrap_or_default()
             )),
         ),
         Ok(Wiring::Line { why, .. }) => (CheckStatus::Warn, why, None),
