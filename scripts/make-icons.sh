@@ -27,6 +27,12 @@ tray() { # state scale
   local args=(-size "${size}x${size}" xc:none -stroke black -strokewidth "$stroke")
   case "$state" in
     stopped)  args+=(-fill none -draw "polygon $outer") ;;
+    # On-demand, asleep: the outline and a crescent moon.
+    sleeping) args+=(-fill none -draw "polygon $outer" -stroke none -fill black
+                     -draw "circle $((9 * scale)),$((9 * scale)) $((9 * scale)),$((5 * scale))"
+                     -fill white
+                     -draw "circle $((11 * scale)),$((7 * scale)) $((11 * scale)),$((4 * scale))"
+                     -transparent white) ;;
     starting) args+=(-fill none -draw "polygon $outer" -stroke none -fill black -draw "polygon $inner"
                      -fill none -stroke none) ;;
     ready)    args+=(-fill black -draw "polygon $outer") ;;
@@ -41,7 +47,7 @@ tray() { # state scale
   "$convert" "${args[@]}" "PNG32:$out"
 }
 
-for state in stopped starting ready degraded failed; do
+for state in stopped sleeping starting ready degraded failed; do
   tray "$state" 1
   tray "$state" 2
 done

@@ -110,6 +110,7 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, status: &BuilderStatus) {
 fn icon(state: &str) -> Image<'static> {
     let bytes: &'static [u8] = match state {
         "ready" => include_bytes!("../../icons/tray/ready@2x.png"),
+        "sleeping" => include_bytes!("../../icons/tray/sleeping@2x.png"),
         "starting" => include_bytes!("../../icons/tray/starting@2x.png"),
         "degraded" => include_bytes!("../../icons/tray/degraded@2x.png"),
         "failed" => include_bytes!("../../icons/tray/failed@2x.png"),

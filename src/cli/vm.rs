@@ -55,16 +55,38 @@ fn run_vm(args: RunArgs) -> ExitCode {
     if let Err(err) = builderbar::keys::render_vm_keys_folder(&paths) {
         return fail(15, &err.to_string());
     }
-    let config = VmConfig::from_settings(
+    let mut config = VmConfig::from_settings(
         &settings,
         vm::config::runner_source(&paths),
         Duration::from_secs(args.powerdown_timeout),
     );
+    if let Some(idle) = config.on_demand.as_mut()
+        && let Some(secs) = idle_secs_for_tests()
+    {
+        *idle = Duration::from_secs(secs);
+    }
     match vm::supervisor::run(&config, &vm_paths, &log) {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("builderbar: {err}");
             ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// `BUILDERBAR_IDLE_SECS`: the on-demand idle time in seconds instead of
+/// the setting's minutes. For tests and benchmarks only (the settings
+/// allow 1 minute at least), so that they need not wait minutes.
+fn idle_secs_for_tests() -> Option<u64> {
+    let secs = std::env::var("BUILDERBAR_IDLE_SECS").ok()?;
+    match secs.trim().parse() {
+        Ok(secs) => {
+            tracing::warn!("BUILDERBAR_IDLE_SECS: the builder powers down after {secs} s unused");
+            Some(secs)
+        }
+        Err(_) => {
+            tracing::warn!("BUILDERBAR_IDLE_SECS is not a number of seconds: ignored");
+            None
         }
     }
 }

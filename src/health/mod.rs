@@ -6,7 +6,7 @@
 //! its word kept for processes that run no monitor, and `view` the one
 //! state every front door shows.
 
-mod greeting;
+pub(crate) mod greeting;
 pub mod monitor;
 pub mod observe;
 pub mod probe;

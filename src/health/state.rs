@@ -48,6 +48,9 @@ impl Problem {
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum BuilderState {
     Stopped,
+    /// On-demand start: the VM is off and its supervisor holds the port;
+    /// the first connection from Nix boots it.
+    Sleeping,
     Starting,
     /// SSH answered with the pinned host key and the store answered.
     Ready,
@@ -71,6 +74,7 @@ impl BuilderState {
     pub fn describe(&self) -> String {
         match self {
             BuilderState::Stopped => "Stopped".into(),
+            BuilderState::Sleeping => "Sleeping — starts when a build needs it".into(),
             BuilderState::Starting => "Starting".into(),
             BuilderState::Ready => "Ready".into(),
             BuilderState::Stopping => "Stopping".into(),
@@ -160,6 +164,7 @@ pub fn derive(inputs: &Inputs<'_>) -> BuilderState {
         .map(|e| e.kind);
     match inputs.report.state {
         VmState::Stopped => BuilderState::Stopped,
+        VmState::Sleeping => BuilderState::Sleeping,
         VmState::Stopping => BuilderState::Stopping,
         VmState::Starting => BuilderState::Starting,
         VmState::Failed if inputs.stopped_by_user => BuilderState::Stopped,
@@ -169,12 +174,7 @@ pub fn derive(inputs: &Inputs<'_>) -> BuilderState {
                 .last_error
                 .clone()
                 .unwrap_or_else(|| "the builder stopped; see `builderbar logs`".into());
-            let claimed_running = inputs.file.is_some_and(|f| {
-                matches!(
-                    f.state,
-                    VmState::Starting | VmState::Running | VmState::Stopping
-                )
-            });
+            let claimed_running = inputs.file.is_some_and(|f| f.state.supervisor_runs());
             let kind = if inputs.report.crash_loop {
                 ProblemKind::CrashLoop
             } else if claimed_running || last_kind == Some(ExitKind::VmDied) {
@@ -257,6 +257,7 @@ mod tests {
             supervisor_pid: None,
             pid: None,
             port: Some(1),
+            forward_port: None,
             started_at: None,
             last_exit: Some(LastExit {
                 code: None,
@@ -325,6 +326,29 @@ mod tests {
         // The user's stop is never a failure.
         let s = derive_with(&report(VmState::Failed), Some(&died), true, &p, 0, &prev);
         assert_eq!(s, BuilderState::Stopped);
+    }
+
+    #[test]
+    fn sleeping_is_its_own_state_and_no_failure() {
+        let p = ProbeView::default();
+        let prev = BuilderState::Ready;
+        let asleep = file(VmState::Sleeping, ExitKind::EndedWhileIdle);
+        let s = derive_with(
+            &report(VmState::Sleeping),
+            Some(&asleep),
+            false,
+            &p,
+            0,
+            &prev,
+        );
+        assert_eq!(s, BuilderState::Sleeping);
+        assert_eq!(s.describe(), "Sleeping — starts when a build needs it");
+        // A supervisor killed while it slept did stop unexpectedly.
+        let s = derive_with(&report(VmState::Failed), Some(&asleep), false, &p, 0, &prev);
+        assert_eq!(
+            s.problem().map(|p| p.kind),
+            Some(ProblemKind::StoppedUnexpectedly)
+        );
     }
 
     #[test]

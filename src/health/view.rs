@@ -24,6 +24,8 @@ use crate::vm::status::{StatusFile, StatusReport};
 #[serde(rename_all = "kebab-case")]
 pub enum StateWord {
     Stopped,
+    /// On-demand: the VM is off, its port held; a build starts it.
+    Sleeping,
     Starting,
     /// The VM runs; no health monitor has checked it.
     Running,
@@ -41,6 +43,7 @@ impl StateWord {
     pub fn label(self) -> &'static str {
         match self {
             StateWord::Stopped => "Stopped",
+            StateWord::Sleeping => "Sleeping",
             StateWord::Starting => "Starting",
             StateWord::Running => "Running",
             StateWord::Ready => "Ready",
@@ -50,11 +53,16 @@ impl StateWord {
         }
     }
 
-    /// The VM runs or is on its way up: the menu offers Stop and Restart.
+    /// The builder is on (running, on its way up, or asleep with its port
+    /// held): the menu offers Stop and Restart.
     pub fn is_up(self) -> bool {
         matches!(
             self,
-            StateWord::Running | StateWord::Starting | StateWord::Ready | StateWord::Degraded
+            StateWord::Running
+                | StateWord::Sleeping
+                | StateWord::Starting
+                | StateWord::Ready
+                | StateWord::Degraded
         )
     }
 
@@ -63,12 +71,13 @@ impl StateWord {
         self != StateWord::Stopping
     }
 
-    /// The tray icon: `ready`, `starting`, `degraded`, `failed` or
-    /// `stopped` (icons/tray/<name>.png). Running but not yet seen to
+    /// The tray icon: `ready`, `sleeping`, `starting`, `degraded`, `failed`
+    /// or `stopped` (icons/tray/<name>.png). Running but not yet seen to
     /// answer, and stopping, show as starting.
     pub fn icon(self) -> &'static str {
         match self {
             StateWord::Ready => "ready",
+            StateWord::Sleeping => "sleeping",
             StateWord::Degraded => "degraded",
             StateWord::Running | StateWord::Starting | StateWord::Stopping => "starting",
             StateWord::Failed => "failed",
@@ -156,6 +165,10 @@ pub fn view(inputs: ViewInputs<'_>) -> BuilderView {
     let resources = inputs.resources.map(Resources::words).unwrap_or_default();
     let (word, summary) = match &state {
         BuilderState::Stopped => (StateWord::Stopped, "Stopped".to_string()),
+        BuilderState::Sleeping => (
+            StateWord::Sleeping,
+            "Sleeping — starts when a build needs it".to_string(),
+        ),
         BuilderState::Starting => (StateWord::Starting, "Starting…".to_string()),
         BuilderState::Stopping => (StateWord::Stopping, "Stopping…".to_string()),
         BuilderState::Ready => (

@@ -19,6 +19,7 @@ fn died() -> StatusFile {
         supervisor_pid: None,
         pid: None,
         port: Some(31022),
+        forward_port: None,
         started_at: None,
         last_exit: Some(LastExit {
             code: None,
@@ -114,4 +115,15 @@ fn problems_carry_their_detail_and_a_crash_loop_says_so() {
     let seen = view(inputs(&looping, None));
     assert_eq!(seen.state, StateWord::Failed);
     assert_eq!(seen.summary, "Failed — keeps crashing");
+}
+
+#[test]
+fn a_sleeping_builder_is_on_and_says_when_it_starts() {
+    let asleep = report(VmState::Sleeping);
+    let view = view(inputs(&asleep, None));
+    assert_eq!(view.state, StateWord::Sleeping);
+    assert_eq!(view.summary, "Sleeping — starts when a build needs it");
+    assert!(view.state.is_up(), "the menu offers Stop");
+    assert_eq!(view.state.icon(), "sleeping");
+    assert_eq!(view.problem, None);
 }

@@ -118,8 +118,9 @@ impl Policy {
             .and_then(|s| s.problem())
             .map(|p| Kind::from_problem(p.kind));
         match state {
-            // Recovered, or the user stopped it: nothing is wrong any more.
-            BuilderState::Ready | BuilderState::Stopped => {
+            // Recovered, asleep (on-demand) or stopped by the user:
+            // nothing is wrong any more, and a planned sleep says nothing.
+            BuilderState::Ready | BuilderState::Sleeping | BuilderState::Stopped => {
                 self.withdraw_vm(&mut actions);
             }
             BuilderState::Degraded(problem) | BuilderState::Failed(problem) => {

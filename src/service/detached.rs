@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{POWERDOWN_WAIT, ServiceError, ServiceInfo, install, stopped_marker, wait_until};
 use crate::paths::Paths;
-use crate::vm::status::{StatusFile, VmState, process_alive};
+use crate::vm::status::{StatusFile, process_alive};
 
 /// How long a start waits for the supervisor to take its lock and report.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -148,10 +148,7 @@ impl DetachedService {
     /// The running supervisor, if the status file names one that lives.
     fn supervisor_pid(&self) -> Option<u32> {
         let status = StatusFile::read(&self.status_file())?;
-        let running = matches!(
-            status.state,
-            VmState::Starting | VmState::Running | VmState::Stopping
-        );
+        let running = status.state.supervisor_runs();
         status
             .supervisor_pid
             .filter(|pid| running && crate::vm::status::supervisor_alive(&self.status_file(), *pid))

@@ -21,7 +21,8 @@ pub const LAUNCH_WAIT: Duration = Duration::from_secs(20);
 /// What the supervisor said about the run that began at or after `since`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launch {
-    /// QEMU runs: the guest is booting.
+    /// QEMU runs (the guest is booting), or the supervisor holds the port
+    /// for an on-demand builder that sleeps.
     Running,
     /// The run ended without error before we looked (stopped meanwhile).
     Ended,
@@ -35,7 +36,9 @@ pub fn observed(status_file: &Path, since: OffsetDateTime) -> Option<Launch> {
     let file = StatusFile::read(status_file)?;
     let ended_since = file.last_exit.as_ref().filter(|exit| exit.at >= since);
     match (file.state, ended_since) {
-        (VmState::Running | VmState::Stopping, _)
+        // Sleeping (on-demand): the supervisor holds the port; `started_at`
+        // is when the sleep began.
+        (VmState::Sleeping | VmState::Running | VmState::Stopping, _)
             if file.started_at.is_some_and(|s| s >= since) =>
         {
             Some(Launch::Running)
@@ -75,6 +78,7 @@ mod tests {
             supervisor_pid: Some(1),
             pid: None,
             port: Some(31022),
+            forward_port: None,
             started_at: started.map(at),
             last_exit: exit_at.map(|secs| LastExit {
                 code: Some(78),

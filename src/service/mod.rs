@@ -24,7 +24,6 @@ pub use launchd_agent::LaunchdService;
 use time::OffsetDateTime;
 
 use crate::paths::Paths;
-use crate::vm::VmState;
 use crate::vm::status::{self, StatusReport};
 
 /// Names a `launchctl` to use instead of the system's (tests run the double).
@@ -142,10 +141,7 @@ impl Service {
     /// running is left as it is.
     pub fn start(&self) -> Result<(), ServiceError> {
         let status_file = self.status_file();
-        let was_running = matches!(
-            status::report(&status_file).state,
-            VmState::Starting | VmState::Running | VmState::Stopping
-        );
+        let was_running = status::report(&status_file).state.supervisor_runs();
         let since = OffsetDateTime::now_utc();
         match self {
             Service::Launchd(s) => s.start()?,

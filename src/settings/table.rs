@@ -155,8 +155,8 @@ pub const SETTINGS: &[Setting] = &[
         field: "on_demand",
         label: "Start when a build needs it",
         example: "on",
-        // Saved and shown only, for now: the supervisor does not act on it.
-        restarts: false,
+        // The supervisor reads it as it starts.
+        restarts: true,
         needs_admin: false,
         show: |s| on_off(s.on_demand),
         parse: |s, v| {
@@ -170,7 +170,7 @@ pub const SETTINGS: &[Setting] = &[
         field: "idle_minutes",
         label: "Stop after idle",
         example: "30",
-        restarts: false,
+        restarts: true,
         needs_admin: false,
         show: |s| format!("{} min", s.idle_minutes),
         parse: |s, v| {

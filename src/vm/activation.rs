@@ -51,13 +51,33 @@ struct State {
     closings: u64,
 }
 
-#[derive(Debug)]
+/// Called from the connection threads whenever a connection comes or goes.
+type Hook = Box<dyn Fn() + Send + Sync>;
+
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    hook: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
+    /// Wakes whoever waits on the state: the connection threads, and the
+    /// supervisor through its hook.
+    fn notify(&self) {
+        self.changed.notify_all();
+        if let Some(hook) = self.hook.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            hook();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking connection thread cannot leave the counters half
         // written: every update is a single assignment.
@@ -102,6 +122,7 @@ impl Activation {
                 closings: 0,
             }),
             changed: Condvar::new(),
+            hook: Mutex::new(None),
         });
         let accepting = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -122,6 +143,25 @@ impl Activation {
         self.shared.changed.notify_all();
     }
 
+    /// Calls `hook` (from a connection thread) whenever a connection comes
+    /// or goes, so that the supervisor waits on its own events only and
+    /// wakes for nothing while the VM sleeps.
+    pub fn on_change(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self.shared.hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
+    }
+
+    /// A connection is held and nothing answers it: the VM is wanted.
+    pub fn wants_vm(&self) -> bool {
+        let state = self.shared.lock();
+        state.waiting > 0 && state.upstream.is_none()
+    }
+
+    /// Connections held or spliced right now.
+    pub fn open_connections(&self) -> usize {
+        let state = self.shared.lock();
+        state.waiting + state.active
+    }
+
     /// Waits until a connection is held for a VM that is not up, or
     /// `timeout` passes. True: the VM is wanted.
     pub fn wait_for_demand(&self, timeout: Duration) -> bool {
@@ -138,6 +178,18 @@ impl Activation {
     pub fn idle_for(&self) -> Option<Duration> {
         let state = self.shared.lock();
         (state.waiting == 0 && state.active == 0).then(|| state.last_used.elapsed())
+    }
+
+    /// If no connection has been open or held for `idle`, new ones wait
+    /// for the next boot from now on (true): checked and done under one
+    /// lock, so no connection is handed to a VM about to power down.
+    pub fn release_if_idle(&self, idle: Duration) -> bool {
+        let mut state = self.shared.lock();
+        let unused = state.waiting == 0 && state.active == 0 && state.last_used.elapsed() >= idle;
+        if unused {
+            state.upstream = None;
+        }
+        unused
     }
 
     /// Connections accepted so far.
@@ -179,7 +231,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             state.accepted += 1;
             state.closings
         };
-        shared.changed.notify_all();
+        shared.notify();
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("activation-conn".into())
@@ -202,7 +254,7 @@ fn serve(client: TcpStream, shared: &Shared, closings: u64) {
             state.last_used = Instant::now();
         }
     }
-    shared.changed.notify_all();
+    shared.notify();
     let upstream = match upstream {
         Ok(upstream) => upstream,
         Err(NotServed::TimedOut) => {
@@ -222,7 +274,7 @@ fn serve(client: TcpStream, shared: &Shared, closings: u64) {
         state.active -= 1;
         state.last_used = Instant::now();
     }
-    shared.changed.notify_all();
+    shared.notify();
 }
 
 /// A connection to the guest, once there is one to make: a refused connect
@@ -399,6 +451,39 @@ mod tests {
 
         // A connection after the failure asks for a boot again, and is
         // served when the VM comes up.
+        let next = std::thread::spawn(move || roundtrip(addr, b"again"));
+        assert!(activation.wait_for_demand(Duration::from_secs(10)));
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(next.join().unwrap(), b"again");
+    }
+
+    #[test]
+    fn the_supervisor_hears_of_every_connection_and_idleness_releases_the_guest() {
+        let activation = Activation::bind(0).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        activation.on_change(move || {
+            let _ = tx.send(());
+        });
+        let addr = activation.local_addr();
+        let client = std::thread::spawn(move || roundtrip(addr, b"ping"));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("told of the held connection");
+        assert!(activation.wants_vm());
+        assert_eq!(activation.open_connections(), 1);
+        assert!(!activation.release_if_idle(Duration::ZERO), "one is held");
+
+        activation.set_upstream(Some(echo_server()));
+        assert_eq!(client.join().unwrap(), b"ping");
+        wait(|| (activation.open_connections() == 0).then_some(()));
+        assert!(
+            rx.try_iter().count() >= 2,
+            "told it was handed over and ended"
+        );
+        assert!(!activation.wants_vm());
+        assert!(!activation.release_if_idle(Duration::from_secs(3600)));
+        assert!(activation.release_if_idle(Duration::ZERO));
+
+        // Released: the next connection waits for a new boot.
         let next = std::thread::spawn(move || roundtrip(addr, b"again"));
         assert!(activation.wait_for_demand(Duration::from_secs(10)));
         activation.set_upstream(Some(echo_server()));

@@ -40,6 +40,10 @@ pub struct VmConfig {
     pub disk_layout: DiskLayout,
     /// How long a stop waits for the guest to power down before `quit`.
     pub powerdown_timeout: Duration,
+    /// On-demand start: the supervisor holds the port, boots the VM when a
+    /// connection comes and powers it down after this long unused. None:
+    /// always on, QEMU's forward on the port itself.
+    pub on_demand: Option<Duration>,
 }
 
 impl VmConfig {
@@ -130,6 +134,9 @@ impl VmConfig {
             disk_layout: VmConfig::layout_for(&runner),
             runner,
             powerdown_timeout,
+            on_demand: settings
+                .on_demand
+                .then(|| Duration::from_secs(u64::from(settings.idle_minutes) * 60)),
         }
     }
 }

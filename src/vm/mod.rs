@@ -6,9 +6,11 @@ pub mod config;
 pub mod disk;
 pub mod exit;
 pub mod log;
+mod on_demand;
 pub mod preflight;
 pub mod qmp;
 mod runner_launch;
+mod sshd_wait;
 pub mod status;
 pub mod supervisor;
 

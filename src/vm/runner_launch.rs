@@ -19,6 +19,7 @@ pub(crate) fn start(
     config: &VmConfig,
     paths: &VmPaths,
     runner: &PathBuf,
+    forward_port: u16,
 ) -> Result<Child, SupervisorError> {
     let qemu_opts = format!(
         "-qmp unix:{},server=on,wait=off -m {} -smp {}",
@@ -50,7 +51,9 @@ pub(crate) fn start(
         .env("QEMU_OPTS", qemu_opts)
         // Appended to `-netdev user,id=user.0,` (nixpkgs' qemu-vm.nix): the
         // guest's SSH on the loopback only, never on the LAN; nothing else.
-        .env("QEMU_NET_OPTS", ssh_forward(config.port))
+        // Always on, that is the builder's port; on-demand, a private port
+        // the supervisor hands held connections to.
+        .env("QEMU_NET_OPTS", ssh_forward(forward_port))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

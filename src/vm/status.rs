@@ -12,11 +12,25 @@ use crate::vm::exit::SupervisorError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VmState {
+    /// On-demand: the VM is off and the supervisor holds the builder's
+    /// port; the first connection boots it.
+    Sleeping,
     Starting,
     Running,
     Stopping,
     Stopped,
     Failed,
+}
+
+impl VmState {
+    /// A supervisor is at work: sleeping (on-demand), starting, running or
+    /// stopping the VM.
+    pub fn supervisor_runs(self) -> bool {
+        matches!(
+            self,
+            VmState::Sleeping | VmState::Starting | VmState::Running | VmState::Stopping
+        )
+    }
 }
 
 /// Why the VM last ended, as the status file names it (short and stable;
@@ -39,6 +53,9 @@ pub enum ExitKind {
     Start,
     /// QEMU died while it ran.
     VmDied,
+    /// On-demand: QEMU ended by itself while nothing used the builder; it
+    /// sleeps until the next connection boots it again.
+    EndedWhileIdle,
     Io,
     /// Not known yet (the moment QEMU exits), or a name another version
     /// of BuilderBar wrote.
@@ -49,7 +66,10 @@ pub enum ExitKind {
 impl ExitKind {
     /// An end nobody needs to hear about: asked for, or the guest's own.
     pub fn is_planned(self) -> bool {
-        matches!(self, ExitKind::Requested | ExitKind::GuestPoweroff)
+        matches!(
+            self,
+            ExitKind::Requested | ExitKind::GuestPoweroff | ExitKind::EndedWhileIdle
+        )
     }
 }
 
@@ -73,6 +93,11 @@ pub struct StatusFile {
     /// QEMU's pid while it runs.
     pub pid: Option<u32>,
     pub port: Option<u16>,
+    /// On-demand, while the VM runs: QEMU's private forward to the guest's
+    /// SSH on 127.0.0.1 (the builder's port is the supervisor's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_port: Option<u16>,
+    /// When QEMU started; while sleeping, when the sleep began.
     #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     pub last_exit: Option<LastExit>,
@@ -129,10 +154,7 @@ pub fn report(status_file: &Path) -> StatusReport {
         };
     };
     let crash_loop = status.consecutive_failures >= CRASH_LOOP_FAILURES;
-    let claims_running = matches!(
-        status.state,
-        VmState::Starting | VmState::Running | VmState::Stopping
-    );
+    let claims_running = status.state.supervisor_runs();
     let supervisor_alive = status
         .supervisor_pid
         .is_some_and(|pid| supervisor_alive(status_file, pid));
@@ -142,7 +164,10 @@ pub fn report(status_file: &Path) -> StatusReport {
         .as_ref()
         .filter(|exit| !exit.kind.is_planned())
         .map(|exit| exit.reason.clone());
-    if claims_running && !(supervisor_alive && (vm_alive || status.state == VmState::Starting)) {
+    // Starting and sleeping, the supervisor runs no QEMU (yet): its own
+    // life is the test.
+    let no_vm_yet = matches!(status.state, VmState::Starting | VmState::Sleeping);
+    if claims_running && !(supervisor_alive && (vm_alive || no_vm_yet)) {
         return StatusReport {
             state: VmState::Failed,
             pid: None,
@@ -201,6 +226,39 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::ExitKind;
 
+    /// Asleep, the supervisor runs no QEMU: its own life (the pid and the
+    /// lock it holds) is what makes the word true.
+    #[test]
+    fn a_sleeping_supervisor_needs_no_vm_but_must_live() {
+        use super::{StatusFile, VmState, report};
+        let dir = tempfile::tempdir().unwrap();
+        let status_file = dir.path().join("status.json");
+        let lock = std::fs::File::create(dir.path().join(super::SUPERVISOR_LOCK)).unwrap();
+        lock.try_lock().unwrap();
+        let mut status = StatusFile {
+            state: VmState::Sleeping,
+            supervisor_pid: Some(std::process::id()),
+            pid: None,
+            port: Some(31022),
+            forward_port: None,
+            started_at: None,
+            last_exit: None,
+            consecutive_failures: 0,
+        };
+        status.write(&status_file).unwrap();
+        let seen = report(&status_file);
+        assert_eq!(seen.state, VmState::Sleeping);
+        assert_eq!(seen.last_error, None);
+
+        drop(lock);
+        let seen = report(&status_file);
+        assert_eq!(seen.state, VmState::Failed, "its lock is free: it is gone");
+
+        status.supervisor_pid = Some(u32::MAX >> 2);
+        status.write(&status_file).unwrap();
+        assert_eq!(report(&status_file).state, VmState::Failed);
+    }
+
     /// The names are what status files already on disk say.
     #[test]
     fn exit_kinds_keep_the_names_the_status_file_has_always_used() {
@@ -218,6 +276,7 @@ mod tests {
             (ExitKind::Start, "start"),
             (ExitKind::VmDied, "vm-died"),
             (ExitKind::Io, "io"),
+            (ExitKind::EndedWhileIdle, "ended-while-idle"),
         ] {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{name}\""));

@@ -41,9 +41,13 @@ pub enum Stopped {
     GuestPoweredOff,
 }
 
-enum Event {
+pub(crate) enum Event {
     StopRequested,
     Exited(ExitStatus),
+    /// On-demand: a connection to the builder's port came or went.
+    Activity,
+    /// On-demand: the guest's sshd greeted on QEMU's private forward.
+    GuestAnswered,
 }
 
 /// Runs the VM until it stops. Blocks; installs SIGTERM/SIGINT handlers.
@@ -57,6 +61,7 @@ pub fn run(config: &VmConfig, paths: &VmPaths, log: &VmLog) -> Result<Stopped, S
         supervisor_pid: Some(std::process::id()),
         pid: None,
         port: Some(config.port),
+        forward_port: None,
         started_at: None,
         last_exit: previous.as_ref().and_then(|old| old.last_exit.clone()),
         consecutive_failures: previous.map_or(0, |old| old.consecutive_failures),
@@ -102,6 +107,7 @@ pub fn run(config: &VmConfig, paths: &VmPaths, log: &VmLog) -> Result<Stopped, S
         (Err(_), false) => status.consecutive_failures.saturating_add(1),
     };
     status.pid = None;
+    status.forward_port = None;
     status.last_exit = Some(LastExit {
         code,
         signal,
@@ -129,50 +135,101 @@ fn supervise(
     let runner = resolve_runner(config)?;
     let tools = DiskTools::from_path()?;
     preflight::keys_are_readable(&paths.keys_dir)?;
+    let vm = Vm {
+        config,
+        paths,
+        log,
+        runner: &runner,
+        tools: &tools,
+    };
+    if let Some(idle) = config.on_demand {
+        // The supervisor's own listener is the port check.
+        return crate::vm::on_demand::run(&vm, idle, &events, &inbox, status);
+    }
     preflight::port_is_free(config.port)?;
-    preflight::disk_not_in_use(&tools.qemu_img, &paths.disk)?;
-    if config.ephemeral || !paths.disk.exists() {
-        preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
-    }
-    match disk::prepare(
-        &tools,
-        &paths.disk,
-        config.disk_bytes,
-        config.disk_layout,
-        config.ephemeral,
-    )? {
-        DiskAction::Created => {
-            tracing::info!(disk = %paths.disk.display(), "created the builder's disk")
-        }
-        DiskAction::Grown { from } => {
-            tracing::info!(from, to = config.disk_bytes, "grew the builder's disk")
-        }
-        DiskAction::Kept => {}
-    }
-    preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
-    reset_dir(&paths.tmp_dir)?;
-
-    let mut child = runner_launch::start(config, paths, &runner)?;
-    let pumps = pump_output(&mut child, log);
-    let pid = child.id();
-    crate::fsutil::write_atomic(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)
-        .map_err(SupervisorError::io("write", &paths.pid_file))?;
-    status.state = VmState::Running;
-    status.pid = Some(pid);
-    status.started_at = Some(OffsetDateTime::now_utc());
-    status.write(&paths.status_file)?;
-    tracing::info!(pid, port = config.port, "the VM is running");
-
-    std::thread::spawn(move || {
-        if let Ok(exit) = child.wait() {
-            let _ = events.send(Event::Exited(exit));
-        }
-    });
-    let outcome = wait_for_exit(config, paths, pid, &inbox, status);
-    for pump in pumps {
-        let _ = pump.join();
-    }
+    let booted = vm.boot(config.port, &events, status)?;
+    let outcome = wait_for_exit(config, paths, booted.pid, &inbox, status);
+    booted.join();
     outcome
+}
+
+/// What one boot of the VM needs.
+pub(crate) struct Vm<'a> {
+    pub config: &'a VmConfig,
+    pub paths: &'a VmPaths,
+    pub log: &'a VmLog,
+    pub runner: &'a PathBuf,
+    pub tools: &'a DiskTools,
+}
+
+/// A running QEMU: its pid, and the threads copying its output.
+pub(crate) struct Booted {
+    pub pid: u32,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+impl Booted {
+    /// Waits for the output to be copied to its end (QEMU has exited).
+    pub fn join(self) {
+        for pump in self.pumps {
+            let _ = pump.join();
+        }
+    }
+}
+
+impl Vm<'_> {
+    /// Prepares the disk and the temporary folder, then starts the runner
+    /// with the guest's SSH forwarded from 127.0.0.1:`forward_port`. Its
+    /// exit arrives as [`Event::Exited`].
+    pub fn boot(
+        &self,
+        forward_port: u16,
+        events: &mpsc::Sender<Event>,
+        status: &mut StatusFile,
+    ) -> Result<Booted, SupervisorError> {
+        let (config, paths) = (self.config, self.paths);
+        preflight::disk_not_in_use(&self.tools.qemu_img, &paths.disk)?;
+        if config.ephemeral || !paths.disk.exists() {
+            preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
+        }
+        match disk::prepare(
+            self.tools,
+            &paths.disk,
+            config.disk_bytes,
+            config.disk_layout,
+            config.ephemeral,
+        )? {
+            DiskAction::Created => {
+                tracing::info!(disk = %paths.disk.display(), "created the builder's disk")
+            }
+            DiskAction::Grown { from } => {
+                tracing::info!(from, to = config.disk_bytes, "grew the builder's disk")
+            }
+            DiskAction::Kept => {}
+        }
+        preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
+        reset_dir(&paths.tmp_dir)?;
+
+        let mut child = runner_launch::start(config, paths, self.runner, forward_port)?;
+        let pumps = pump_output(&mut child, self.log);
+        let pid = child.id();
+        crate::fsutil::write_atomic(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)
+            .map_err(SupervisorError::io("write", &paths.pid_file))?;
+        status.state = VmState::Running;
+        status.pid = Some(pid);
+        status.forward_port = (forward_port != config.port).then_some(forward_port);
+        status.started_at = Some(OffsetDateTime::now_utc());
+        status.write(&paths.status_file)?;
+        tracing::info!(pid, port = config.port, forward_port, "the VM is running");
+
+        let events = events.clone();
+        std::thread::spawn(move || {
+            if let Ok(exit) = child.wait() {
+                let _ = events.send(Event::Exited(exit));
+            }
+        });
+        Ok(Booted { pid, pumps })
+    }
 }
 
 fn wait_for_exit(
@@ -210,7 +267,7 @@ fn wait_for_exit(
                 status.write(&paths.status_file)?;
                 stop = Some(StopProgress::begin(paths));
             }
-            Event::StopRequested => {}
+            Event::StopRequested | Event::Activity | Event::GuestAnswered => {}
             Event::Exited(exit) => {
                 status.last_exit = Some(LastExit {
                     code: exit.code(),
@@ -234,7 +291,7 @@ fn wait_for_exit(
 
 /// Power button (pressed again every few seconds), then `quit` after the
 /// configured wait, then SIGKILL.
-struct StopProgress {
+pub(crate) struct StopProgress {
     began: Instant,
     last_press: Instant,
     quit_sent: bool,
@@ -242,7 +299,7 @@ struct StopProgress {
 }
 
 impl StopProgress {
-    fn begin(paths: &VmPaths) -> StopProgress {
+    pub fn begin(paths: &VmPaths) -> StopProgress {
         press_power_button(paths);
         let now = Instant::now();
         StopProgress {
@@ -253,7 +310,7 @@ impl StopProgress {
         }
     }
 
-    fn advance(&mut self, config: &VmConfig, paths: &VmPaths, pid: u32) {
+    pub fn advance(&mut self, config: &VmConfig, paths: &VmPaths, pid: u32) {
         let elapsed = self.began.elapsed();
         if elapsed >= config.powerdown_timeout + QUIT_GRACE && !self.killed {
             tracing::warn!("QEMU did not quit: killing it");
@@ -274,7 +331,7 @@ impl StopProgress {
         }
     }
 
-    fn how(&self) -> &'static str {
+    pub fn how(&self) -> &'static str {
         match (self.killed, self.quit_sent) {
             (true, _) => "killed",
             (false, true) => "quit",
@@ -290,7 +347,7 @@ fn press_power_button(paths: &VmPaths) {
     }
 }
 
-fn describe_exit(exit: ExitStatus) -> String {
+pub(crate) fn describe_exit(exit: ExitStatus) -> String {
     match (
         exit.code(),
         std::os::unix::process::ExitStatusExt::signal(&exit),

@@ -18,6 +18,7 @@ mod keys;
 mod nix_builders;
 mod nix_wiring;
 mod notifications;
+mod on_demand;
 mod remote_build;
 mod security;
 mod service;

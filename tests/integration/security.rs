@@ -26,7 +26,7 @@ use crate::support::vm::dev_vm;
 
 /// The addresses of this machine other than 127.0.0.1: another loopback
 /// address, ::1, and every address of every interface.
-fn other_local_addresses() -> Vec<IpAddr> {
+pub(crate) fn other_local_addresses() -> Vec<IpAddr> {
     let mut addresses: Vec<IpAddr> = vec![
         Ipv4Addr::new(127, 0, 0, 2).into(),
         Ipv4Addr::new(127, 1, 2, 3).into(),
@@ -53,7 +53,7 @@ fn other_local_addresses() -> Vec<IpAddr> {
 
 /// Local addresses of the listening TCP sockets on `port`, from the
 /// kernel's tables (what `ss -ltn` shows), as they are written there.
-fn listeners(port: u16) -> Vec<String> {
+pub(crate) fn listeners(port: u16) -> Vec<String> {
     let mut found = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let text = std::fs::read_to_string(table).unwrap_or_default();

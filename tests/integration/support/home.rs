@@ -97,17 +97,33 @@ impl Home {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The supervisor's state from its status file ("" before it wrote one).
+    pub fn state(&self) -> String {
+        std::fs::read_to_string(self.root().join("state/status.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|status| status["state"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root().join("logs/vm.log")).unwrap_or_default()
     }
 
     /// `builderbar vm run`, as launchd starts it.
     pub fn start_supervisor(&self) -> Supervisor<'_> {
+        self.start_supervisor_with(&[])
+    }
+
+    /// `builderbar vm run` with extra environment (the idle time in
+    /// seconds, say).
+    pub fn start_supervisor_with(&self, env: &[(&str, &str)]) -> Supervisor<'_> {
         let slot = Slot::take();
         let output = self.root().join("supervisor.out");
         let child = self
             .command()
             .args(["vm", "run", "--powerdown-timeout", "10"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&output).unwrap())
             .stderr(std::fs::File::create(&output).unwrap())

@@ -36,6 +36,20 @@ pub fn write_known_hosts(path: &Path, port: u16, host_key: &str) {
 
 /// One `ssh` run: `user@127.0.0.1 -p port command`, strictly pinned.
 pub fn run(port: u16, user: &str, key: &Path, known_hosts: &Path, command: &str) -> Output {
+    run_waiting(port, user, key, known_hosts, command, 2)
+}
+
+/// [`run`], waiting up to `connect_secs` for the connection and sshd's
+/// greeting (ssh's ConnectTimeout covers both): as long as a builder that
+/// sleeps takes to boot.
+pub fn run_waiting(
+    port: u16,
+    user: &str,
+    key: &Path,
+    known_hosts: &Path,
+    command: &str,
+    connect_secs: u32,
+) -> Output {
     Command::new("ssh")
         .args([
             "-F",
@@ -45,14 +59,9 @@ pub fn run(port: u16, user: &str, key: &Path, known_hosts: &Path, command: &str)
             "-o",
             "BatchMode=yes",
         ])
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=2",
-            "-o",
-            "LogLevel=ERROR",
-        ])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
+        .arg("-o")
+        .arg(format!("ConnectTimeout={connect_secs}"))
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
         .arg("-i")

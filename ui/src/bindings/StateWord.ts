@@ -4,4 +4,4 @@
  * The builder's state in one word. The app's window gets it as a
  * TypeScript union (ts-rs, with the `ts` feature the app turns on).
  */
-export type StateWord = "stopped" | "starting" | "running" | "ready" | "degraded" | "failed" | "stopping";
+export type StateWord = "stopped" | "sleeping" | "starting" | "running" | "ready" | "degraded" | "failed" | "stopping";
