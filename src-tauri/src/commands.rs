@@ -22,8 +22,8 @@ fn ui_error(err: impl std::fmt::Display) -> UiError {
 }
 
 #[tauri::command]
-pub fn status(state: State<'_, AppState>) -> Result<BuilderStatus> {
-    state.refresh_status().map_err(ui_error)
+pub fn status<R: Runtime>(app: AppHandle<R>) -> Result<BuilderStatus> {
+    crate::state::publish(&app).map_err(ui_error)
 }
 
 #[tauri::command]
@@ -33,7 +33,7 @@ pub async fn start<R: Runtime>(
 ) -> Result<BuilderStatus> {
     actions::start(&state.paths).map_err(ui_error)?;
     crate::tray::refresh(&app);
-    state.refresh_status().map_err(ui_error)
+    crate::state::publish(&app).map_err(ui_error)
 }
 
 #[tauri::command]
@@ -43,7 +43,7 @@ pub async fn stop<R: Runtime>(
 ) -> Result<BuilderStatus> {
     actions::stop(&state.paths).map_err(ui_error)?;
     crate::tray::refresh(&app);
-    state.refresh_status().map_err(ui_error)
+    crate::state::publish(&app).map_err(ui_error)
 }
 
 #[tauri::command]
@@ -53,7 +53,7 @@ pub async fn restart<R: Runtime>(
 ) -> Result<BuilderStatus> {
     actions::restart(&state.paths).map_err(ui_error)?;
     crate::tray::refresh(&app);
-    state.refresh_status().map_err(ui_error)
+    crate::state::publish(&app).map_err(ui_error)
 }
 
 #[tauri::command]

@@ -28,6 +28,9 @@ pub struct AppState {
     health: Mutex<Option<Health>>,
     /// Told when the settings change, so the monitor restarts with them.
     pub settings_changed: tokio::sync::Notify,
+    /// One [`publish`] at a time, so that the last word shown is the last
+    /// one read.
+    publishing: Mutex<()>,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
             last: Mutex::new(None),
             health: Mutex::new(None),
             settings_changed: tokio::sync::Notify::new(),
+            publishing: Mutex::new(()),
         }
     }
 
@@ -92,16 +96,27 @@ impl AppState {
 }
 
 /// Re-reads the status and, when it changed, updates the tray and tells
-/// the window.
-pub fn push<R: Runtime>(app: &AppHandle<R>) {
+/// the window. Every reading goes through here (the poller, the monitor,
+/// the menu's and the window's actions, the window's own `status`), so the
+/// tray, the window and the remembered status never disagree: a change one
+/// of them caused is shown by all.
+pub fn publish<R: Runtime>(
+    app: &AppHandle<R>,
+) -> Result<BuilderStatus, builderbar::service::ServiceError> {
     let state = tauri::Manager::state::<AppState>(app);
+    let _one = state.publishing.lock().unwrap_or_else(|p| p.into_inner());
     let before = state.last_status();
-    if let Ok(now) = state.refresh_status()
-        && before.as_ref() != Some(&now)
-    {
+    let now = state.refresh_status()?;
+    if before.as_ref() != Some(&now) {
         crate::tray::show(app, &now);
         let _ = app.emit(STATUS_EVENT, &now);
     }
+    Ok(now)
+}
+
+/// [`publish`], for loops that have no one to tell of an error.
+pub fn push<R: Runtime>(app: &AppHandle<R>) {
+    let _ = publish(app);
 }
 
 /// Keeps the tray and the window current: the supervisor's status file,

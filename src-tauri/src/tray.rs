@@ -75,7 +75,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 /// Re-reads the state and shows it.
 pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    if let Ok(status) = state.refresh_status() {
+    // Shown even when unchanged: the tray may be new.
+    if let Ok(status) = crate::state::publish(app) {
         show(app, &status);
     }
     if let (Some(items), Ok(tool)) = (

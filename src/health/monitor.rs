@@ -253,6 +253,17 @@ async fn run(
                 next_probe = Instant::now();
                 // Connection attempts made during an earlier run mean nothing now.
                 probe.disconnect().await;
+                // On-demand, the builder's port is the supervisor's: a probe
+                // there would wake a sleeping builder and keep an awake one
+                // from ever being idle. It goes to QEMU's private forward.
+                let port = file
+                    .as_ref()
+                    .and_then(|f| f.forward_port)
+                    .unwrap_or(config.probe.port);
+                probe = Probe::new(ProbeConfig {
+                    port,
+                    ..config.probe.clone()
+                });
             }
             if Instant::now() >= next_probe {
                 // A change of the status file (the VM stopping, say) is

@@ -332,7 +332,7 @@ mod tests {
     fn sleeping_is_its_own_state_and_no_failure() {
         let p = ProbeView::default();
         let prev = BuilderState::Ready;
-        let asleep = file(VmState::Sleeping, ExitKind::EndedWhileIdle);
+        let asleep = file(VmState::Sleeping, ExitKind::GuestPoweroff);
         let s = derive_with(
             &report(VmState::Sleeping),
             Some(&asleep),

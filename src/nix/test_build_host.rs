@@ -120,10 +120,39 @@ impl HostNix {
         script: &str,
         timeout: Duration,
     ) -> Result<Built, TestBuildError> {
+        let built = self.build_all_on_builder(
+            &[BuildSpec {
+                system,
+                name,
+                script,
+            }],
+            timeout,
+        )?;
+        let output = built.outputs.into_iter().next().ok_or_else(no_output)?;
+        Ok(Built {
+            output,
+            log_tail: built.log_tail,
+        })
+    }
+
+    /// Builds every one of `builds` in one `nix-build`, so that Nix hands
+    /// them to the builder side by side (as many at once as the machines
+    /// entry's maxJobs allows); the outputs come back in the same order.
+    pub fn build_all_on_builder(
+        &self,
+        builds: &[BuildSpec<'_>],
+        timeout: Duration,
+    ) -> Result<BuiltAll, TestBuildError> {
         let marker = unique_marker();
         let dir = ScratchDir::create(&format!("builderbar-test-build-{marker}"))?;
         let file = dir.path().join("test-build.nix");
-        let expr = expression(name, system, script, &marker).map_err(HostError::from)?;
+        let mut expr = String::from("[\n");
+        for build in builds {
+            let one = expression(build.name, build.system, build.script, &marker)
+                .map_err(HostError::from)?;
+            expr.push_str(&format!("({})\n", one.trim_end()));
+        }
+        expr.push_str("]\n");
         std::fs::write(&file, expr).map_err(HostError::io("write", &file))?;
         let (nix_build, _daemon) = match self {
             HostNix::System { nix_build } => (nix_build.clone(), None),
@@ -144,19 +173,40 @@ impl HostNix {
         if !ok {
             return Err(failure(&stderr));
         }
-        let output = stdout
+        let outputs: Vec<PathBuf> = stdout
             .lines()
-            .rev()
-            .find(|l| l.starts_with('/'))
+            .filter(|l| l.starts_with('/'))
             .map(PathBuf::from)
-            .ok_or_else(|| TestBuildError::Nix {
-                last_lines: vec!["nix-build printed no output path".into()],
-            })?;
+            .collect();
+        if outputs.len() != builds.len() {
+            return Err(no_output());
+        }
         let lines: Vec<&str> = stderr.lines().collect();
-        Ok(Built {
-            output,
+        Ok(BuiltAll {
+            outputs,
             log_tail: super::nix_errors::last_meaningful(&lines, 10),
         })
+    }
+}
+
+/// One derivation of [`HostNix::build_all_on_builder`].
+#[derive(Debug, Clone, Copy)]
+pub struct BuildSpec<'a> {
+    pub system: &'a str,
+    pub name: &'a str,
+    pub script: &'a str,
+}
+
+/// The outputs of several builds made together, in the order asked for.
+#[derive(Debug)]
+pub struct BuiltAll {
+    pub outputs: Vec<PathBuf>,
+    pub log_tail: Vec<String>,
+}
+
+fn no_output() -> TestBuildError {
+    TestBuildError::Nix {
+        last_lines: vec!["nix-build printed no output path".into()],
     }
 }
 

@@ -118,9 +118,8 @@ impl Policy {
             .and_then(|s| s.problem())
             .map(|p| Kind::from_problem(p.kind));
         match state {
-            // Recovered, asleep (on-demand) or stopped by the user:
-            // nothing is wrong any more, and a planned sleep says nothing.
-            BuilderState::Ready | BuilderState::Sleeping | BuilderState::Stopped => {
+            // Recovered, or the user stopped it: nothing is wrong any more.
+            BuilderState::Ready | BuilderState::Stopped => {
                 self.withdraw_vm(&mut actions);
             }
             BuilderState::Degraded(problem) | BuilderState::Failed(problem) => {
@@ -134,7 +133,9 @@ impl Policy {
                     }
                 }
             }
-            BuilderState::Starting | BuilderState::Stopping => {}
+            // Asleep (on-demand) says nothing, and takes back nothing: a
+            // wake that failed stays on screen until the builder is Ready.
+            BuilderState::Sleeping | BuilderState::Starting | BuilderState::Stopping => {}
         }
         self.on_disk(health.disk_used_percent, &mut actions, now);
         actions
@@ -332,6 +333,31 @@ mod tests {
             p.on_event(&health(BuilderState::Stopped, None), t)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn sleeping_is_silent_and_a_failed_wake_stays_shown_until_ready() {
+        let mut p = policy();
+        let t = Instant::now();
+        p.on_event(&health(BuilderState::Ready, None), t);
+        for state in [
+            BuilderState::Stopping,
+            BuilderState::Sleeping,
+            BuilderState::Starting,
+            BuilderState::Ready,
+            BuilderState::Sleeping,
+        ] {
+            assert!(p.on_event(&health(state, None), t).is_empty());
+        }
+        let a = p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
+        assert_eq!(shows(&a), vec![Kind::StoppedUnexpectedly]);
+        // launchd starts the supervisor again, which sleeps: still shown.
+        assert!(
+            p.on_event(&health(BuilderState::Sleeping, None), t)
+                .is_empty()
+        );
+        let a = p.on_event(&health(BuilderState::Ready, None), t);
+        assert_eq!(a.len(), 1, "withdrawn once the builder answers: {a:?}");
     }
 
     #[test]

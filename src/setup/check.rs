@@ -138,9 +138,12 @@ pub fn check(paths: &Paths, sysroot: Option<&Path>) -> Result<CheckReport, Setti
     let detected = detect::detect(&layout, settings.ssh_port);
     let service = Service::for_platform(paths);
     let status = service.status(paths).ok();
-    let running = status
-        .as_ref()
-        .is_some_and(|s| matches!(s.vm.state, VmState::Running | VmState::Starting));
+    let running = status.as_ref().is_some_and(|s| {
+        matches!(
+            s.vm.state,
+            VmState::Sleeping | VmState::Starting | VmState::Running
+        )
+    });
     let installed = Installed {
         key: Keys::with_platform_keychain(store)
             .builder_public_cached()

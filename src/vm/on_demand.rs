@@ -111,14 +111,14 @@ fn hold_port(port: u16) -> Result<Activation, SupervisorError> {
 
 /// The status file says: asleep, holding the port.
 fn sleep(vm: &Vm<'_>, status: &mut StatusFile) -> Result<(), SupervisorError> {
+    // First, so that whoever reads "sleeping" finds no pid file left.
+    let _ = std::fs::remove_file(&vm.paths.pid_file);
     status.state = VmState::Sleeping;
     status.pid = None;
     status.forward_port = None;
     // When it began to sleep: what tells a start that this run is up.
     status.started_at = Some(OffsetDateTime::now_utc());
-    status.write(&vm.paths.status_file)?;
-    let _ = std::fs::remove_file(&vm.paths.pid_file);
-    Ok(())
+    status.write(&vm.paths.status_file)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -198,11 +198,13 @@ fn awake(
         match event {
             Event::GuestAnswered if !answered => {
                 answered = true;
-                activation.set_upstream(Some(SocketAddr::from(([127, 0, 0, 1], forward))));
+                // Logged first: a login served at once may end before a
+                // line written after the handover.
                 tracing::info!(
                     waiting = activation.open_connections(),
                     "on-demand: the guest answers; held connections handed over"
                 );
+                activation.set_upstream(Some(SocketAddr::from(([127, 0, 0, 1], forward))));
             }
             Event::GuestAnswered | Event::Activity => {}
             Event::StopRequested => {
@@ -213,7 +215,7 @@ fn awake(
             }
             Event::Exited(exit) => {
                 greeting.cancel();
-                return ended_by_itself(activation, answered, exit, status);
+                return ended_by_itself(answered, exit, status);
             }
         }
     }
@@ -227,12 +229,12 @@ fn awake(
     }
 }
 
-/// QEMU ended without being asked. Powered off from inside, or ended while
-/// nothing used it (the guest up): the builder just sleeps again, the next
-/// connection boots it, and the exit is recorded without a failure. In use,
-/// or before the guest ever answered: a failure, as without on-demand.
+/// QEMU ended without being asked. The guest powered itself off: the
+/// builder sleeps again and the next connection boots it. Anything else
+/// (killed, crashed) is a failure, as without on-demand, whether or not a
+/// build was using it: a session's end races QEMU's, so "was it in use"
+/// cannot be told reliably, and a VM that dies is worth telling anyway.
 fn ended_by_itself(
-    activation: &Activation,
     answered: bool,
     exit: ExitStatus,
     status: &mut StatusFile,
@@ -244,22 +246,15 @@ fn ended_by_itself(
         reason: String::new(),
         at: OffsetDateTime::now_utc(),
     };
-    let kind = match (answered, activation.open_connections(), exit.success()) {
-        (true, _, true) => ExitKind::GuestPoweroff,
-        (true, 0, false) => ExitKind::EndedWhileIdle,
-        _ => {
-            // The supervisor's end names the kind and the reason; the code
-            // and signal are QEMU's.
-            status.last_exit = Some(last_exit);
-            return Err(SupervisorError::VmDied(describe_exit(exit)));
-        }
-    };
-    last_exit.kind = kind;
-    last_exit.reason = format!("{} while nothing used the builder", describe_exit(exit));
-    tracing::warn!(
-        "on-demand: {}; it sleeps until the next build",
-        last_exit.reason
-    );
+    if !(answered && exit.success()) {
+        // The supervisor's end names the kind and the reason; the code and
+        // signal are QEMU's.
+        status.last_exit = Some(last_exit);
+        return Err(SupervisorError::VmDied(describe_exit(exit)));
+    }
+    last_exit.kind = ExitKind::GuestPoweroff;
+    last_exit.reason = "the guest powered itself off".into();
+    tracing::info!("on-demand: the guest powered itself off; it sleeps until the next build");
     status.last_exit = Some(last_exit);
     Ok(Awake::Slept)
 }

@@ -53,9 +53,6 @@ pub enum ExitKind {
     Start,
     /// QEMU died while it ran.
     VmDied,
-    /// On-demand: QEMU ended by itself while nothing used the builder; it
-    /// sleeps until the next connection boots it again.
-    EndedWhileIdle,
     Io,
     /// Not known yet (the moment QEMU exits), or a name another version
     /// of BuilderBar wrote.
@@ -66,10 +63,7 @@ pub enum ExitKind {
 impl ExitKind {
     /// An end nobody needs to hear about: asked for, or the guest's own.
     pub fn is_planned(self) -> bool {
-        matches!(
-            self,
-            ExitKind::Requested | ExitKind::GuestPoweroff | ExitKind::EndedWhileIdle
-        )
+        matches!(self, ExitKind::Requested | ExitKind::GuestPoweroff)
     }
 }
 
@@ -276,7 +270,6 @@ mod tests {
             (ExitKind::Start, "start"),
             (ExitKind::VmDied, "vm-died"),
             (ExitKind::Io, "io"),
-            (ExitKind::EndedWhileIdle, "ended-while-idle"),
         ] {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{name}\""));

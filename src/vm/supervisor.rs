@@ -115,9 +115,10 @@ pub fn run(config: &VmConfig, paths: &VmPaths, log: &VmLog) -> Result<Stopped, S
         reason,
         at: OffsetDateTime::now_utc(),
     });
-    status.write(&paths.status_file)?;
+    // The VM's files go first: whoever reads the final word finds none.
     let _ = std::fs::remove_file(&paths.pid_file);
     let _ = std::fs::remove_file(&paths.qmp_socket);
+    status.write(&paths.status_file)?;
     result
 }
 

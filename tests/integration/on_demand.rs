@@ -2,13 +2,21 @@
 //! `on-demand` on) holds the builder's port on 127.0.0.1 while the dev VM
 //! sleeps, boots it for the first connection, which it holds through the
 //! boot and hands to the guest's sshd, and powers it down after the idle
-//! time. The idle time is given in seconds (`BUILDERBAR_IDLE_SECS`, for
-//! tests only) so that the tests need not wait minutes.
+//! time. The host's Nix (Debian's nix-bin through a private nix-daemon, as
+//! in remote_build.rs) wakes it by building; the health monitor watches
+//! without waking it or keeping it awake. The idle time is given in seconds
+//! (`BUILDERBAR_IDLE_SECS`, for tests only) so that the tests need not wait
+//! minutes.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+use builderbar::nix::test_build::HostNix;
+use builderbar::nix::test_build_host::BuildSpec;
+
+use crate::notifications::{Monitor, NotificationServer};
+use crate::remote_build::{install, sysroot};
 use crate::security::{listeners, other_local_addresses};
 use crate::support::home::{Home, Supervisor};
 use crate::support::ssh;
@@ -216,4 +224,170 @@ fn a_vm_that_cannot_boot_closes_the_held_login_and_says_why() {
     assert_eq!(status["state"], "failed");
     assert_eq!(status["last_exit"]["kind"], "vm-died");
     assert!(home.log().contains("qemu: cannot start"), "{}", home.log());
+}
+
+/// Long enough for a boot under TCG and Nix's own start-up.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn notify_calls(server: &NotificationServer) -> Vec<serde_json::Value> {
+    server
+        .calls()
+        .into_iter()
+        .filter(|c| c["call"] == "Notify")
+        .collect()
+}
+
+fn wakes(home: &Home) -> usize {
+    home.log().matches("a connection wants the builder").count()
+}
+
+#[test]
+fn builds_wake_the_sleeping_builder_and_the_monitor_neither_wakes_it_nor_keeps_it_awake() {
+    const IDLE_SECS: u64 = 8;
+    assert_eq!(
+        devvm::Flavour::selected().unwrap(),
+        devvm::Flavour::Nix,
+        "remote builds need the dev VM's Nix flavour: unset {}",
+        devvm::FLAVOUR_ENV
+    );
+    let server = NotificationServer::start();
+    let home = on_demand_home();
+    // Two builds at once go to the builder side by side.
+    home.set("max-jobs", "2");
+    let idle = IDLE_SECS.to_string();
+    let mut supervisor = home.start_supervisor_with(&[("BUILDERBAR_IDLE_SECS", &idle)]);
+    wait_state(&home, &mut supervisor, "sleeping", Duration::from_secs(60));
+    let root = sysroot("");
+    install(&home, root.path());
+    let host_key = devvm::ensure_built(&devvm::default_cache_dir())
+        .unwrap()
+        .host_key;
+    let mut monitor = Monitor::start(&home, &host_key, &["--no-builds"], &[]);
+    monitor.wait_state(0, "sleeping", Duration::from_secs(30));
+    assert_eq!(wakes(&home), 0, "installing or the monitor woke it");
+
+    // The first build wakes it: Nix's connection is held through the boot.
+    let host = HostNix::for_sysroot(Some(root.path())).unwrap();
+    let system = builderbar::settings::host::linux_twin();
+    let built = host
+        .build_on_builder(
+            system,
+            "builderbar-on-demand-first",
+            "uname -n > $out",
+            BUILD_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", home.log()));
+    assert_eq!(std::fs::read_to_string(&built.output).unwrap(), "builder\n");
+    assert_eq!(wakes(&home), 1, "one wake:\n{}", home.log());
+    // Awake, the monitor sees it Ready through QEMU's private forward.
+    monitor.wait_state(0, "ready", Duration::from_secs(60));
+
+    // Two builds together, one longer than the idle time: both pass, and
+    // nothing powers the builder down under them.
+    let long_script = format!("sleep {}; echo long > $out", IDLE_SECS * 2);
+    let builds = [
+        BuildSpec {
+            system,
+            name: "builderbar-on-demand-long",
+            script: &long_script,
+        },
+        BuildSpec {
+            system,
+            name: "builderbar-on-demand-short",
+            script: "echo short > $out",
+        },
+    ];
+    let downs = |home: &Home| home.log().matches("powering it down").count();
+    let downs_before = downs(&home);
+    let both = host
+        .build_all_on_builder(&builds, BUILD_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", home.log()));
+    let texts: Vec<String> = both
+        .outputs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(texts, ["long\n", "short\n"]);
+    assert_eq!(
+        downs(&home),
+        downs_before,
+        "no power-down under a build:\n{}",
+        home.log()
+    );
+
+    // Nothing but the monitor's probe uses it: after the idle time it
+    // powers down and sleeps, and the monitor says so without waking it.
+    let skip = monitor.lines().len();
+    let qemu = supervisor.qemu_pid();
+    wait_state(
+        &home,
+        &mut supervisor,
+        "sleeping",
+        Duration::from_secs(IDLE_SECS + 60),
+    );
+    assert!(!alive(qemu), "QEMU ({qemu}) still runs while asleep");
+    monitor.wait_state(skip, "sleeping", Duration::from_secs(30));
+    assert_asleep(&home);
+    let wakes_asleep = wakes(&home);
+    let report: serde_json::Value =
+        serde_json::from_str(&home.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(report["builder"]["state"], "sleeping", "{report:#}");
+    assert_eq!(wakes(&home), wakes_asleep, "status woke the builder");
+    assert!(
+        notify_calls(&server).is_empty(),
+        "no notification for sleeping or a planned power-down: {:#?}",
+        notify_calls(&server)
+    );
+
+    // QEMU killed under a build: the build fails, and the user is told.
+    let doomed = std::thread::spawn({
+        let host = HostNix::for_sysroot(Some(root.path())).unwrap();
+        move || {
+            host.build_on_builder(
+                system,
+                "builderbar-on-demand-doomed",
+                "echo started > /tmp/doomed-started; sleep 600; echo late > $out",
+                BUILD_TIMEOUT,
+            )
+        }
+    });
+    let started = wait::until(BUILD_TIMEOUT, Duration::from_millis(250), || {
+        home.ssh("test -e /tmp/doomed-started")
+            .status
+            .success()
+            .then_some(())
+    });
+    assert!(
+        started.is_some(),
+        "the build never started:\n{}",
+        home.log()
+    );
+    let qemu = rustix::process::Pid::from_raw(supervisor.qemu_pid() as i32).unwrap();
+    rustix::process::kill_process(qemu, rustix::process::Signal::KILL).unwrap();
+    let exit = supervisor
+        .wait_exit(Duration::from_secs(30))
+        .expect("the supervisor noticed");
+    assert_eq!(exit.code(), Some(20), "{}", home.log());
+    assert!(doomed.join().unwrap().is_err(), "the build cannot pass");
+    let shown = server.wait_shown("stopped unexpectedly", Duration::from_secs(30));
+    assert_eq!(shown.len(), 1, "{:#?}", notify_calls(&server));
+}
+
+#[test]
+fn with_on_demand_off_the_builder_is_always_on_again() {
+    let home = on_demand_home();
+    home.set("on-demand", "off");
+    let mut supervisor = home.start_supervisor_with(&[("BUILDERBAR_IDLE_SECS", "1")]);
+    // Up with no connection asking for it, QEMU on the builder's port.
+    wait_state(&home, &mut supervisor, "running", Duration::from_secs(60));
+    supervisor.wait_ready();
+    let status = home.status_file();
+    assert!(status.get("forward_port").is_none(), "{status:#}");
+    assert_loopback_only(home.port);
+    assert!(
+        !home.log().contains("on-demand"),
+        "always on:\n{}",
+        home.log()
+    );
+    supervisor.stop_cleanly();
 }

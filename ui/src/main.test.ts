@@ -132,6 +132,22 @@ describe("the settings window", () => {
     expect($("#state").textContent).toBe("Starting");
   });
 
+  it("shows a sleeping on-demand builder as on, with its line and Stop", async () => {
+    const { emit } = await import("@tauri-apps/api/event");
+    await emit("builder-status", {
+      ...status,
+      state: "sleeping",
+      label: "Sleeping",
+      is_up: true,
+      summary: "Sleeping — starts when a build needs it",
+    });
+    await vi.runAllTimersAsync();
+    expect($("#state").textContent).toBe("Sleeping");
+    expect($("#state").className).toBe("badge sleeping");
+    expect($("#summary").textContent).toBe("Sleeping — starts when a build needs it");
+    expect($("#toggle").textContent).toBe("Stop");
+  });
+
   it("validates a field as you type with the core's own message", async () => {
     $("#nav-resources").click();
     const port = $<HTMLInputElement>("#field-ssh_port");

@@ -224,6 +224,12 @@ impl Harness {
     }
 
     fn ssh_output(&self, port: u16, command: &str) -> std::process::Output {
+        self.ssh_waiting(port, command, 2)
+    }
+
+    /// `ssh` waiting up to `connect_secs` for the connection and sshd's
+    /// greeting: as long as a sleeping builder takes to boot.
+    pub fn ssh_waiting(&self, port: u16, command: &str, connect_secs: u32) -> std::process::Output {
         let known_hosts = self.home.path().join(format!("known_hosts-{port}"));
         std::fs::write(
             &known_hosts,
@@ -239,14 +245,9 @@ impl Harness {
                 "-o",
                 "BatchMode=yes",
             ])
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "ConnectTimeout=2",
-                "-o",
-                "LogLevel=ERROR",
-            ])
+            .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
+            .arg("-o")
+            .arg(format!("ConnectTimeout={connect_secs}"))
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
             .arg("-i")

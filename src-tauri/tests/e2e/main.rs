@@ -9,6 +9,7 @@
 mod first_run;
 mod harness;
 mod notifications;
+mod on_demand;
 mod tray;
 
 use std::time::Duration;
