@@ -24,7 +24,7 @@ Needs a Secret Service (the builder key lives in the keyring):
 RUNS per boot delay (default 5); DELAYS in seconds, comma-separated
 (default 0,1,2,3).
 """
-import json, os, re, statistics, subprocess, sys, tempfile, threading, time
+import json, statistics, subprocess, sys, tempfile
 from pathlib import Path
 
 import benchlib
@@ -34,63 +34,9 @@ DELAYS = [int(d) for d in (sys.argv[2] if len(sys.argv) > 2 else "0,1,2,3").spli
 TITLE = "Start → Ready against the raw runner"
 
 
-def runner_command(home):
-    """The runner and QEMU options the supervisor used, from its log."""
-    log = "\n".join(p.read_text(errors="replace") for p in (home / "logs").glob("*.log*"))
-    found = re.findall(r'runner=(\S+).*?qemu_opts="?(-qmp unix:\S+ -m (\d+) -smp (\d+))', log)
-    if not found:
-        raise SystemExit(f"no 'starting the VM' line in the logs under {home / 'logs'}")
-    runner, _, memory, cores = found[-1]
-    return runner, f"-m {memory} -smp {cores}"
-
-
-def kernel_params(delay):
-    return {"QEMU_KERNEL_PARAMS": f"builderbar.boot_delay={delay}"} if delay else {}
-
-
-def sshd_listening(vm):
-    """Waits for dropbear's first line on the console, then keeps reading it
-    (a full pipe would stop the guest)."""
-    for line in vm.stdout:
-        if b"Not backgrounding" in line:
-            threading.Thread(target=vm.stdout.read, daemon=True).start()
-            return
-    raise SystemExit("the raw runner ended before sshd listened")
-
-
-def baseline(work, runner, qemu_opts, port, delay, console):
-    """Seconds from the runner started by hand to the first `ssh true`."""
-    sock = work / "qmp.sock"
-    env = dict(os.environ, NIX_DISK_IMAGE=str(work / "disk.qcow2"), KEYS=str(work / "keys"),
-               TMPDIR=str(work / "tmp"), USE_TMPDIR="1",
-               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off {qemu_opts}",
-               QEMU_NET_OPTS=f"hostfwd=tcp:127.0.0.1:{port}-:22")
-    env.pop("QEMU_KERNEL_PARAMS", None)
-    env.update(kernel_params(delay))
-    ssh = benchlib.ssh_true(work / "id", work / "known_hosts", port)
-    start = time.monotonic()
-    vm = subprocess.Popen([runner], env=env,
-                          stdout=subprocess.PIPE if console else subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-    try:
-        if console:
-            sshd_listening(vm)
-        while subprocess.run(ssh).returncode != 0:
-            if time.monotonic() - start > 180:
-                raise SystemExit("the raw runner did not answer SSH within 180 s")
-        elapsed = time.monotonic() - start
-        benchlib.qmp(sock, "system_powerdown")
-        vm.wait(timeout=60)
-        return elapsed
-    finally:
-        if vm.poll() is None:
-            vm.kill()
-            vm.wait()
-
-
 def ours_to_ready(ours, delay):
     ours.env.pop("QEMU_KERNEL_PARAMS", None)
-    ours.env.update(kernel_params(delay))  # the supervisor passes it to the runner
+    ours.env.update(benchlib.kernel_params(delay))  # the supervisor passes it to the runner
     took = ours.start_to_ready()
     ours.stop()
     return took
@@ -110,18 +56,18 @@ def main():
         ours.run("keys", "show")  # the builder key, which the monitor logs in with
         # The first start makes the builder key and the disk; not counted.
         ours_to_ready(ours, 0)
-        runner, qemu_opts = runner_command(home)
+        runner, qemu_opts = benchlib.runner_command(home)
         host_key = json.loads(ours.run("dev-runner", "--port", str(port), "--json"))["host_key"]
         (work / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "id")],
                        check=True)
         (work / "keys" / "builder_ed25519.pub").write_text((work / "id.pub").read_text())
-        baseline(work, runner, qemu_opts, port, 0, False)  # formats its disk; not counted
+        benchlib.boot_and_login(work, runner, qemu_opts, port, 0, False)  # formats its disk; not counted
         for delay in DELAYS:
             rows = results[delay] = []
             for i in range(RUNS):
-                rows.append((baseline(work, runner, qemu_opts, port, delay, console=False),
-                             baseline(work, runner, qemu_opts, port, delay, console=True),
+                rows.append((benchlib.boot_and_login(work, runner, qemu_opts, port, delay, console=False),
+                             benchlib.boot_and_login(work, runner, qemu_opts, port, delay, console=True),
                              ours_to_ready(ours, delay)))
                 print(f"boot held {delay} s, run {i + 1}: ssh loop {rows[-1][0]:.2f} s, "
                       f"boot + one login {rows[-1][1]:.2f} s, "

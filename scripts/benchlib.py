@@ -1,7 +1,7 @@
 """What the benchmark scripts share: the binaries they measure, free ports,
-QMP, a pinned-host-key ssh command, and rewriting one section of
-docs/BENCHMARKS.md."""
-import json, os, platform, socket, subprocess, time
+QMP, a pinned-host-key ssh command, the runner booted by hand (the raw
+baseline), and rewriting one section of docs/BENCHMARKS.md."""
+import json, os, platform, re, socket, subprocess, threading, time
 from datetime import date
 from pathlib import Path
 
@@ -127,3 +127,61 @@ class Builderbar:
     def stop(self):
         self.run("stop")
         wait_for(lambda: self.state() == "stopped", 60, "the builder to stop", 0.1)
+
+
+def runner_command(home):
+    """The runner and QEMU options the supervisor used, from its log."""
+    log = "\n".join(p.read_text(errors="replace") for p in (home / "logs").glob("*.log*"))
+    found = re.findall(r'runner=(\S+).*?qemu_opts="?(-qmp unix:\S+ -m (\d+) -smp (\d+))', log)
+    if not found:
+        raise SystemExit(f"no 'starting the VM' line in the logs under {home / 'logs'}")
+    runner, _, memory, cores = found[-1]
+    return runner, f"-m {memory} -smp {cores}"
+
+
+def kernel_params(delay):
+    return {"QEMU_KERNEL_PARAMS": f"builderbar.boot_delay={delay}"} if delay else {}
+
+
+def sshd_listening(vm):
+    """Waits for dropbear's first line on the console, then keeps reading it
+    (a full pipe would stop the guest)."""
+    for line in vm.stdout:
+        if b"Not backgrounding" in line:
+            threading.Thread(target=vm.stdout.read, daemon=True).start()
+            return
+    raise SystemExit("the raw runner ended before sshd listened")
+
+
+def boot_and_login(work, runner, qemu_opts, port, delay, console):
+    """Seconds from the runner started by hand to the first `ssh true`:
+    polled in a loop, or (console) one login once the guest's console says
+    sshd listens, which no client can know sooner. The forward is given in
+    QEMU_NET_OPTS, as the supervisor gives it. `work` holds the disk, the
+    keys folder and the client key (`id`, `known_hosts`)."""
+    sock = work / "qmp.sock"
+    env = dict(os.environ, NIX_DISK_IMAGE=str(work / "disk.qcow2"), KEYS=str(work / "keys"),
+               TMPDIR=str(work / "tmp"), USE_TMPDIR="1",
+               QEMU_OPTS=f"-qmp unix:{sock},server=on,wait=off {qemu_opts}",
+               QEMU_NET_OPTS=f"hostfwd=tcp:127.0.0.1:{port}-:22")
+    env.pop("QEMU_KERNEL_PARAMS", None)
+    env.update(kernel_params(delay))
+    ssh = ssh_true(work / "id", work / "known_hosts", port)
+    start = time.monotonic()
+    vm = subprocess.Popen([runner], env=env,
+                          stdout=subprocess.PIPE if console else subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        if console:
+            sshd_listening(vm)
+        while subprocess.run(ssh).returncode != 0:
+            if time.monotonic() - start > 180:
+                raise SystemExit("the raw runner did not answer SSH within 180 s")
+        elapsed = time.monotonic() - start
+        qmp(sock, "system_powerdown")
+        vm.wait(timeout=60)
+        return elapsed
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
