@@ -122,6 +122,27 @@ impl Paths {
         self.root.join("builder-key.lock")
     }
 
+    /// The runner on macOS: a link (a GC root) to nixpkgs' `run-nixos-vm`
+    /// build. Only `nix::runner_build` replaces it, atomically.
+    pub fn runner_link(&self) -> PathBuf {
+        self.root.join("runner")
+    }
+
+    /// The script the supervisor starts, through [`Paths::runner_link`].
+    pub fn runner_script(&self) -> PathBuf {
+        self.runner_link().join("bin/run-nixos-vm")
+    }
+
+    /// The hash of what the linked runner was built from (its cache key).
+    pub fn runner_key_file(&self) -> PathBuf {
+        self.root.join("runner.key")
+    }
+
+    /// The Nix expression the linked runner was built from.
+    pub fn runner_expr_file(&self) -> PathBuf {
+        self.root.join("runner.nix")
+    }
+
     /// The keychain account that holds the builder key's private half:
     /// `builder-key`, or `builder-key@<root>` when the root is overridden so
     /// that tests and scripts never touch the user's real key.
@@ -151,6 +172,10 @@ mod tests {
             paths.vm_keys_lock(),
             paths.builder_public_key_file(),
             paths.builder_key_lock(),
+            paths.runner_link(),
+            paths.runner_script(),
+            paths.runner_key_file(),
+            paths.runner_expr_file(),
         ] {
             assert!(p.starts_with("/tmp/bb"), "{}", p.display());
         }

@@ -67,38 +67,62 @@ pub fn find_nix() -> Option<PathBuf> {
     })
 }
 
+/// The linked runner, when it was built from what `inputs` need (its key
+/// matches and its script is there).
+pub fn cached(paths: &Paths, inputs: &RunnerInputs) -> Option<Runner> {
+    let key = std::fs::read_to_string(paths.runner_key_file()).ok()?;
+    let script = paths.runner_script();
+    if key.trim() != cache_key(inputs) || !script.is_file() {
+        return None;
+    }
+    let out_path = std::fs::read_link(paths.runner_link()).ok()?;
+    Some(Runner {
+        script,
+        out_path,
+        built: false,
+    })
+}
+
 /// Returns the runner for `inputs`, building it first when the pin or the
-/// port changed. `progress` hears about the download.
+/// recipe changed. `progress` hears about the download.
 pub fn ensure_runner(
     paths: &Paths,
     inputs: &RunnerInputs,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Runner, NixError> {
-    let link = paths.root().join("runner");
-    let key_file = paths.root().join("runner.key");
-    let script = link.join("bin/run-nixos-vm");
-    let key = cache_key(inputs);
-    if std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key) && script.is_file() {
-        let out_path = std::fs::read_link(&link).map_err(NixError::io("read", &link))?;
-        return Ok(Runner {
-            script,
-            out_path,
-            built: false,
-        });
+    if let Some(runner) = cached(paths, inputs) {
+        return Ok(runner);
     }
     let nix = find_nix().ok_or_else(|| NixError::Command {
         program: "nix".into(),
         message: "Nix is not installed (no `nix` on PATH or in /nix/var/nix/profiles/default/bin)"
             .into(),
     })?;
-    let expr_file = paths.root().join("runner.nix");
+    build_runner(&nix, paths, inputs, progress)
+}
+
+/// Builds the runner with `nix` (and the `nix-store` beside it) and links
+/// it. The runner in place keeps working until the new one is built and
+/// rooted, whatever fails or is killed in between: the expression is built
+/// from a file of its own, `nix-store --add-root` replaces the link
+/// atomically (Nix's `IndirectRootStore::makeSymlink` makes a temporary
+/// link and renames it over the old, src/libstore/indirect-root-store.cc),
+/// and only then do the expression and the key take the new one's.
+pub fn build_runner(
+    nix: &Path,
+    paths: &Paths,
+    inputs: &RunnerInputs,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Runner, NixError> {
+    let link = paths.runner_link();
+    let expr_file = paths.runner_expr_file();
+    let staged = expr_file.with_extension("nix.next");
     let expr = runner_expression(inputs)?;
-    fsutil::write_atomic(&expr_file, expr.as_bytes(), 0o644)
-        .map_err(NixError::io("write", &expr_file))?;
-    let out_path = nix_build(&nix, &expr_file, progress)?;
+    fsutil::write_atomic(&staged, expr.as_bytes(), 0o644)
+        .map_err(NixError::io("write", &staged))?;
+    let out_path = nix_build(nix, &staged, progress)?;
     // The link is a GC root, so the runner survives `nix-collect-garbage`.
     let nix_store = nix.with_file_name("nix-store");
-    let _ = std::fs::remove_file(&link);
     let output = Command::new(&nix_store)
         .arg("--realise")
         .arg(&out_path)
@@ -113,16 +137,36 @@ pub fn ensure_runner(
     if !output.status.success() {
         return Err(NixError::Command {
             program: "nix-store --add-root".into(),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            message: add_root_failure(&output),
         });
     }
-    fsutil::write_atomic(&key_file, format!("{key}\n").as_bytes(), 0o644)
-        .map_err(NixError::io("write", &key_file))?;
+    fsutil::write_atomic(&expr_file, expr.as_bytes(), 0o644)
+        .map_err(NixError::io("write", &expr_file))?;
+    let _ = std::fs::remove_file(&staged);
+    let key_file = paths.runner_key_file();
+    fsutil::write_atomic(
+        &key_file,
+        format!("{}\n", cache_key(inputs)).as_bytes(),
+        0o644,
+    )
+    .map_err(NixError::io("write", &key_file))?;
     Ok(Runner {
-        script,
+        script: paths.runner_script(),
         out_path,
         built: true,
     })
+}
+
+/// What `nix-store` said, or how it ended when it said nothing.
+fn add_root_failure(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if !stderr.is_empty() {
+        return stderr;
+    }
+    match std::os::unix::process::ExitStatusExt::signal(&output.status) {
+        Some(signal) => format!("it was killed by signal {signal}"),
+        None => format!("it failed ({})", output.status),
+    }
 }
 
 fn nix_build(
@@ -236,6 +280,10 @@ impl ProgressParser {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_build_tests.rs"]
+mod replace_tests;
 
 #[cfg(test)]
 mod tests {

@@ -96,7 +96,7 @@ pub fn plan(
     ];
     let (download_bytes, download_is_estimate) = if cfg!(target_os = "macos") {
         files.push(PlannedPath {
-            path: paths.root().join("runner"),
+            path: paths.runner_link(),
             what: "the builder (nixpkgs' darwin.linux-builder), a link into /nix/store".into(),
             as_root: false,
         });
@@ -194,9 +194,7 @@ fn runner_cached(paths: &Paths, settings: &crate::settings::Settings) -> bool {
     let Ok(inputs) = crate::nix::expr::RunnerInputs::from_settings(settings) else {
         return false;
     };
-    let key = crate::nix::runner_build::cache_key(&inputs);
-    std::fs::read_to_string(paths.root().join("runner.key")).is_ok_and(|k| k.trim() == key)
-        && paths.root().join("runner/bin/run-nixos-vm").is_file()
+    crate::nix::runner_build::cached(paths, &inputs).is_some()
 }
 
 /// A command that proves it, true for this machine.

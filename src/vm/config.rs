@@ -112,7 +112,7 @@ pub fn runner_source(paths: &crate::paths::Paths) -> RunnerSource {
         return RunnerSource::Path(PathBuf::from(path));
     }
     if cfg!(target_os = "macos") {
-        RunnerSource::Path(paths.root().join("runner/bin/run-nixos-vm"))
+        RunnerSource::Path(paths.runner_script())
     } else {
         RunnerSource::DevVm
     }
