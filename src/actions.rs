@@ -327,6 +327,13 @@ pub fn is_set_up(paths: &Paths) -> bool {
 /// The test build: a derivation only the builder can build, built by the
 /// host's Nix through its daemon (under `sysroot`, a private daemon over
 /// the files `install --sysroot` wrote there; Linux, as root).
+/// The builder's runner generations, oldest first (`builderbar runner list`).
+pub fn runner_generations(
+    paths: &Paths,
+) -> Result<Vec<crate::generations::Generation>, crate::generations::GenerationError> {
+    crate::generations::Store::new(paths).list()
+}
+
 pub fn test_build(
     paths: &Paths,
     sysroot: Option<&Path>,

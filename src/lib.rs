@@ -6,6 +6,7 @@ pub mod actions;
 pub mod builds;
 pub mod cli_tool;
 pub mod fsutil;
+pub mod generations;
 pub mod health;
 pub mod hint;
 pub mod keys;

@@ -143,6 +143,11 @@ impl Paths {
         self.root.join("runner.nix")
     }
 
+    /// The runner generations: their store and each one's folder.
+    pub fn generations_dir(&self) -> PathBuf {
+        self.root.join("generations")
+    }
+
     /// The keychain account that holds the builder key's private half:
     /// `builder-key`, or `builder-key@<root>` when the root is overridden so
     /// that tests and scripts never touch the user's real key.
@@ -176,6 +181,7 @@ mod tests {
             paths.runner_script(),
             paths.runner_key_file(),
             paths.runner_expr_file(),
+            paths.generations_dir(),
         ] {
             assert!(p.starts_with("/tmp/bb"), "{}", p.display());
         }

@@ -9,6 +9,7 @@ mod keys;
 mod logs;
 mod monitor;
 mod nix;
+mod runner;
 mod service;
 mod settings;
 mod setup;
@@ -70,6 +71,9 @@ enum Command {
     /// Put `builderbar` on your PATH (the menu's "Install Command-Line Tool…")
     #[command(subcommand)]
     CliTool(cli_tool::Command),
+    /// The builder's runner generations
+    #[command(subcommand)]
+    Runner(runner::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Nix(command) => nix::run(command),
         Command::CliTool(command) => cli_tool::run(command),
+        Command::Runner(command) => runner::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

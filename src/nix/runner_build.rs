@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::NixError;
 use super::expr::{RECIPE_VERSION, RunnerInputs, runner_expression};
 use crate::fsutil;
+use crate::generations::{Candidate, Generation, GenerationError, Store};
 use crate::paths::Paths;
 
 /// How far the (first, large) download is.
@@ -84,21 +85,87 @@ pub fn cached(paths: &Paths, inputs: &RunnerInputs) -> Option<Runner> {
 }
 
 /// Returns the runner for `inputs`, building it first when the pin or the
-/// recipe changed. `progress` hears about the download.
+/// recipe changed, and records it as the current generation.
+/// `progress` hears about the download.
 pub fn ensure_runner(
     paths: &Paths,
     inputs: &RunnerInputs,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Runner, NixError> {
-    if let Some(runner) = cached(paths, inputs) {
-        return Ok(runner);
+    let nix = find_nix();
+    let runner = match cached(paths, inputs) {
+        Some(runner) => runner,
+        None => {
+            let nix = nix.as_deref().ok_or_else(|| NixError::Command {
+                program: "nix".into(),
+                message:
+                    "Nix is not installed (no `nix` on PATH or in /nix/var/nix/profiles/default/bin)"
+                        .into(),
+            })?;
+            build_runner(nix, paths, inputs, progress)?
+        }
+    };
+    // The runner works whatever the bookkeeping says: a generation that
+    // cannot be recorded is logged, not fatal.
+    match nix
+        .as_deref()
+        .map(|nix| record_generation(nix, paths, inputs, &runner))
+    {
+        Some(Ok(generation)) => tracing::info!(
+            generation = generation.number,
+            "the runner is the builder's current generation"
+        ),
+        Some(Err(err)) => tracing::warn!("could not record the runner's generation: {err}"),
+        None => tracing::warn!("no `nix-store` to root the runner's generation"),
     }
-    let nix = find_nix().ok_or_else(|| NixError::Command {
-        program: "nix".into(),
-        message: "Nix is not installed (no `nix` on PATH or in /nix/var/nix/profiles/default/bin)"
-            .into(),
-    })?;
-    build_runner(&nix, paths, inputs, progress)
+    Ok(runner)
+}
+
+/// Records `runner` as the current generation: its own GC root at
+/// `<generation>/runner` (through `nix-store --add-root`, beside `nix`), so
+/// that it stays in the store as the previous generation once a newer one
+/// is built, until the next one after that.
+pub fn record_generation(
+    nix: &Path,
+    paths: &Paths,
+    inputs: &RunnerInputs,
+    runner: &Runner,
+) -> Result<Generation, GenerationError> {
+    let nix_store = nix.with_file_name("nix-store");
+    Store::new(paths).adopt(Candidate {
+        identity: cache_key(inputs),
+        built_from: format!("nixpkgs {}, recipe {RECIPE_VERSION}", inputs.pin.url()),
+        make: &mut |dir| {
+            let link = dir.join("runner");
+            add_root(&nix_store, &runner.out_path, &link)
+                .map_err(|err| GenerationError::Make(err.to_string()))?;
+            Ok(link.join("bin/run-nixos-vm"))
+        },
+    })
+}
+
+/// `nix-store --realise OUT --add-root LINK --indirect`: LINK becomes a GC
+/// root for OUT, replacing any link there atomically.
+fn add_root(nix_store: &Path, out_path: &Path, link: &Path) -> Result<(), NixError> {
+    let output = Command::new(nix_store)
+        .arg("--realise")
+        .arg(out_path)
+        .arg("--add-root")
+        .arg(link)
+        .arg("--indirect")
+        .output()
+        .map_err(|e| NixError::Command {
+            program: nix_store.display().to_string(),
+            message: e.to_string(),
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(NixError::Command {
+            program: "nix-store --add-root".into(),
+            message: add_root_failure(&output),
+        })
+    }
 }
 
 /// Builds the runner with `nix` (and the `nix-store` beside it) and links
@@ -122,24 +189,7 @@ pub fn build_runner(
         .map_err(NixError::io("write", &staged))?;
     let out_path = nix_build(nix, &staged, progress)?;
     // The link is a GC root, so the runner survives `nix-collect-garbage`.
-    let nix_store = nix.with_file_name("nix-store");
-    let output = Command::new(&nix_store)
-        .arg("--realise")
-        .arg(&out_path)
-        .arg("--add-root")
-        .arg(&link)
-        .arg("--indirect")
-        .output()
-        .map_err(|e| NixError::Command {
-            program: nix_store.display().to_string(),
-            message: e.to_string(),
-        })?;
-    if !output.status.success() {
-        return Err(NixError::Command {
-            program: "nix-store --add-root".into(),
-            message: add_root_failure(&output),
-        });
-    }
+    add_root(&nix.with_file_name("nix-store"), &out_path, &link)?;
     fsutil::write_atomic(&expr_file, expr.as_bytes(), 0o644)
         .map_err(NixError::io("write", &expr_file))?;
     let _ = std::fs::remove_file(&staged);

@@ -152,3 +152,38 @@ fn a_failed_build_keeps_the_runner_in_place() {
     assert!(err.contains("cannot build the runner"), "{err}");
     assert_eq!(in_place(&paths), before);
 }
+
+/// Each runner built is recorded as a generation with its own GC root, so
+/// that the previous one stays in the store after the next is built.
+#[test]
+fn each_runner_built_is_a_generation_rooted_on_its_own() {
+    use crate::generations::{GenerationState, Store};
+    let fake = FakeNix::new();
+    let home = tempfile::tempdir().unwrap();
+    let paths = Paths::with_root(home.path());
+    let old = fake.build(&paths, OLD).unwrap();
+    let first = record_generation(&fake.nix(), &paths, &inputs(OLD), &old).unwrap();
+    assert_eq!(first.number, 1);
+    let root = first.runner.parent().and_then(Path::parent).unwrap();
+    assert_eq!(std::fs::read_link(root).unwrap(), old.out_path);
+    assert!(
+        first.built_from.contains("nixpkgs-25.05-darwin"),
+        "{}",
+        first.built_from
+    );
+    // Cached: the same runner is the same generation.
+    let again = record_generation(&fake.nix(), &paths, &inputs(OLD), &old).unwrap();
+    assert_eq!(again.number, 1);
+
+    let new = fake.build(&paths, NEW).unwrap();
+    let second = record_generation(&fake.nix(), &paths, &inputs(NEW), &new).unwrap();
+    assert_eq!(second.number, 2);
+    let list = Store::new(&paths).list().unwrap();
+    assert_eq!(list[0].state, GenerationState::Previous);
+    assert_eq!(
+        std::fs::read_link(list[0].runner.parent().and_then(Path::parent).unwrap()).unwrap(),
+        old.out_path,
+        "the previous build is still rooted"
+    );
+    assert_eq!(list[1].state, GenerationState::Current);
+}

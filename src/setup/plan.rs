@@ -100,6 +100,11 @@ pub fn plan(
             what: "the builder (nixpkgs' darwin.linux-builder), a link into /nix/store".into(),
             as_root: false,
         });
+        files.push(PlannedPath {
+            path: paths.generations_dir(),
+            what: "the builder's generations: the current runner and the one before it, each a link into /nix/store".into(),
+            as_root: false,
+        });
         if runner_cached(paths, &settings) {
             (0, false)
         } else {
@@ -109,6 +114,11 @@ pub fn plan(
         files.push(PlannedPath {
             path: devvm::default_cache_dir(),
             what: "the dev VM, built from Debian packages (development on Linux)".into(),
+            as_root: false,
+        });
+        files.push(PlannedPath {
+            path: paths.generations_dir(),
+            what: "the builder's generations: the dev VM's runner, written once per build".into(),
             as_root: false,
         });
         (0, false)

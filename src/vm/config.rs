@@ -10,8 +10,8 @@ pub enum RunnerSource {
     /// A runner script at this path: on macOS, nixpkgs' `run-nixos-vm`
     /// built by the Nix wiring.
     Path(PathBuf),
-    /// Linux development: the dev VM, whose runner is written for the
-    /// configured port at every start.
+    /// Linux development: the dev VM, started by its current generation's
+    /// runner (`generations::dev`).
     DevVm,
 }
 
@@ -74,10 +74,18 @@ pub struct VmPaths {
     /// process dies, so a crash never leaves a start blocked.
     pub lock_file: PathBuf,
     pub log_file: PathBuf,
+    /// The runner generations (`generations::Store`): the dev VM's runner
+    /// is its current generation's.
+    pub generations_dir: PathBuf,
 }
 
 impl VmPaths {
-    pub fn new(state_dir: &Path, keys_dir: &Path, log_file: &Path) -> VmPaths {
+    pub fn new(
+        state_dir: &Path,
+        keys_dir: &Path,
+        log_file: &Path,
+        generations_dir: &Path,
+    ) -> VmPaths {
         VmPaths {
             state_dir: state_dir.to_path_buf(),
             disk: state_dir.join("disk.qcow2"),
@@ -88,6 +96,7 @@ impl VmPaths {
             status_file: state_dir.join("status.json"),
             lock_file: state_dir.join("supervisor.lock"),
             log_file: log_file.to_path_buf(),
+            generations_dir: generations_dir.to_path_buf(),
         }
     }
 }
@@ -98,6 +107,7 @@ pub fn vm_paths(paths: &crate::paths::Paths) -> VmPaths {
         &paths.state_dir(),
         &paths.vm_keys_dir(),
         &paths.logs_dir().join("vm.log"),
+        &paths.generations_dir(),
     )
 }
 

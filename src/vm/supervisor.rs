@@ -133,7 +133,7 @@ fn supervise(
     forward_stop_signals(events.clone())?;
 
     clear_stale_run(paths);
-    let runner = resolve_runner(config)?;
+    let runner = resolve_runner(config, paths)?;
     let tools = DiskTools::from_path()?;
     preflight::keys_are_readable(&paths.keys_dir)?;
     let vm = Vm {
@@ -435,23 +435,30 @@ fn kill(pid: u32, signal: rustix::process::Signal) {
     }
 }
 
-fn resolve_runner(config: &VmConfig) -> Result<PathBuf, SupervisorError> {
+fn resolve_runner(config: &VmConfig, paths: &VmPaths) -> Result<PathBuf, SupervisorError> {
     match &config.runner {
         RunnerSource::Path(path) => {
             preflight::runner_is_executable(path, "run the builder setup again to rebuild it")?;
             Ok(path.clone())
         }
         RunnerSource::DevVm => {
-            let vm = devvm::ensure_built(&devvm::default_cache_dir())
-                .map_err(|err| SupervisorError::Start(err.to_string()))?;
-            let options = devvm::RunnerOptions {
-                disk_size_mib: config.disk_bytes >> 20,
-                ..Default::default()
-            };
-            let runner = devvm::write_runner(&vm, options)
-                .map_err(|err| SupervisorError::Start(err.to_string()))?;
-            preflight::runner_is_executable(&runner, "run `builderbar dev-runner` to rebuild it")?;
-            Ok(runner)
+            let store = crate::generations::Store::at(&paths.generations_dir);
+            let generation = crate::generations::dev::adopt(
+                &store,
+                &devvm::default_cache_dir(),
+                config.disk_bytes >> 20,
+            )
+            .map_err(|err| SupervisorError::Start(err.to_string()))?;
+            tracing::info!(
+                generation = generation.number,
+                built_from = %generation.built_from,
+                "the builder's runner generation"
+            );
+            preflight::runner_is_executable(
+                &generation.runner,
+                "run `builderbar dev-runner` to rebuild the dev VM",
+            )?;
+            Ok(generation.runner)
         }
     }
 }

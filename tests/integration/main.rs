@@ -13,6 +13,7 @@ mod dev_runner_cli;
 mod dev_vm;
 mod disk_grow;
 mod faults;
+mod generations;
 mod health;
 mod keys;
 mod nix_builders;

@@ -1,0 +1,234 @@
+//! Runner generations: every runner the builder has been given, numbered
+//! from 1, with what it was built from, when, and its state — the one the
+//! service starts (current), the one kept to go back to (previous), or one
+//! that failed. The store is one JSON file, `<root>/generations/store.json`,
+//! written atomically under a lock; each generation's own files live in
+//! `<root>/generations/<N>/`.
+//!
+//! What a generation is:
+//! - macOS: nixpkgs' runner built from the expression (recipe and nixpkgs
+//!   pin); `<N>/runner` links its `nix build` result and is a GC root of
+//!   its own, so a kept generation survives `nix-collect-garbage` while
+//!   `<root>/runner` moves on (`nix::runner_build`).
+//! - Linux (development): a dev VM build in the cache, named by its
+//!   fingerprint, and its runner script, written once into `<N>/runner`
+//!   when the generation is made (`dev.rs`), not at every start.
+//!
+//! Adopting a runner whose identity differs from the current one makes a
+//! new generation current; the old current becomes the previous one, and
+//! the generation before that is removed with its files.
+
+pub mod dev;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::paths::Paths;
+
+/// Failed generations kept for `runner list` (their reasons).
+const FAILED_KEPT: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the list of builder generations ({path}) cannot be read: {reason}; move it aside and start the builder again to begin a new list"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("could not make the builder's runner: {0}")]
+    Make(String),
+}
+
+impl GenerationError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> GenerationError {
+        let path = path.to_path_buf();
+        move |source| GenerationError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Where a generation stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum GenerationState {
+    /// What the service starts.
+    Current,
+    /// Kept to go back to, until the next good swap.
+    Previous,
+    /// Never became Ready; why.
+    Failed { reason: String },
+}
+
+/// One runner the builder was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    pub number: u32,
+    /// The script the supervisor starts.
+    pub runner: PathBuf,
+    /// What it was built from, for people: "nixpkgs-25.05-darwin, recipe 3".
+    pub built_from: String,
+    /// Equal identities are the same runner (the build's cache key).
+    pub identity: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub made_at: OffsetDateTime,
+    #[serde(flatten)]
+    pub state: GenerationState,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoreFile {
+    generations: Vec<Generation>,
+}
+
+/// The generations folder and its store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A runner to adopt: its identity and words, and how to make its files in
+/// a new generation's folder (returns the runner script to start).
+pub struct Candidate<'a> {
+    pub identity: String,
+    pub built_from: String,
+    pub make: &'a mut dyn FnMut(&Path) -> Result<PathBuf, GenerationError>,
+}
+
+impl Store {
+    pub fn new(paths: &Paths) -> Store {
+        Store::at(&paths.generations_dir())
+    }
+
+    pub fn at(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("store.json")
+    }
+
+    /// A generation's own folder.
+    pub fn generation_dir(&self, number: u32) -> PathBuf {
+        self.dir.join(number.to_string())
+    }
+
+    /// Every generation kept, oldest first (none before the first start).
+    pub fn list(&self) -> Result<Vec<Generation>, GenerationError> {
+        Ok(self.read()?.generations)
+    }
+
+    /// The current generation, if there is one.
+    pub fn current(&self) -> Result<Option<Generation>, GenerationError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|g| g.state == GenerationState::Current))
+    }
+
+    /// Makes `candidate` the current generation. The current one already
+    /// is it (same identity, runner still there): returned as it is, and
+    /// nothing is made. Otherwise its files are made in a new folder first;
+    /// only then does the store say it is current, so a failed or killed
+    /// make leaves the current generation as it was.
+    pub fn adopt(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
+        std::fs::create_dir_all(&self.dir).map_err(GenerationError::io("create", &self.dir))?;
+        let lock_path = self.dir.join("store.lock");
+        let _lock = crate::fsutil::lock_exclusive(&lock_path)
+            .map_err(GenerationError::io("lock", &lock_path))?;
+        let mut store = self.read()?;
+        if let Some(current) = store
+            .generations
+            .iter()
+            .find(|g| g.state == GenerationState::Current)
+            && current.identity == candidate.identity
+            && current.runner.is_file()
+        {
+            return Ok(current.clone());
+        }
+        let number = store
+            .generations
+            .iter()
+            .map(|g| g.number)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let dir = self.generation_dir(number);
+        if dir.exists() {
+            // Left by a make that was killed before the store named it.
+            std::fs::remove_dir_all(&dir).map_err(GenerationError::io("clear", &dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(GenerationError::io("create", &dir))?;
+        let runner = (candidate.make)(&dir)?;
+        let made = Generation {
+            number,
+            runner,
+            built_from: candidate.built_from,
+            identity: candidate.identity,
+            made_at: OffsetDateTime::now_utc(),
+            state: GenerationState::Current,
+        };
+        let mut dropped = Vec::new();
+        for generation in &mut store.generations {
+            match generation.state {
+                GenerationState::Current => generation.state = GenerationState::Previous,
+                GenerationState::Previous => dropped.push(generation.number),
+                GenerationState::Failed { .. } => {}
+            }
+        }
+        let failed: Vec<u32> = store
+            .generations
+            .iter()
+            .filter(|g| matches!(g.state, GenerationState::Failed { .. }))
+            .map(|g| g.number)
+            .collect();
+        dropped.extend(failed.iter().rev().skip(FAILED_KEPT).copied());
+        store.generations.retain(|g| !dropped.contains(&g.number));
+        store.generations.push(made.clone());
+        self.write(&store)?;
+        // After the store no longer names them: a folder left by a crash
+        // here is only litter, never a generation.
+        for number in dropped {
+            let _ = std::fs::remove_dir_all(self.generation_dir(number));
+        }
+        Ok(made)
+    }
+
+    fn read(&self) -> Result<StoreFile, GenerationError> {
+        let path = self.file();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| GenerationError::Corrupt {
+                path,
+                reason: err.to_string(),
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(StoreFile::default()),
+            Err(err) => Err(GenerationError::io("read", &path)(err)),
+        }
+    }
+
+    fn write(&self, store: &StoreFile) -> Result<(), GenerationError> {
+        let path = self.file();
+        let json = serde_json::to_vec_pretty(store).map_err(|err| GenerationError::Corrupt {
+            path: path.clone(),
+            reason: err.to_string(),
+        })?;
+        crate::fsutil::write_atomic(&path, &json, 0o644)
+            .map_err(GenerationError::io("write", &path))
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

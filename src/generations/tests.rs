@@ -1,0 +1,133 @@
+use super::*;
+
+fn make_runner(text: &'static str) -> impl FnMut(&Path) -> Result<PathBuf, GenerationError> {
+    move |dir: &Path| {
+        let runner = dir.join("runner");
+        std::fs::write(&runner, text).unwrap();
+        Ok(runner)
+    }
+}
+
+fn adopt(store: &Store, identity: &str, text: &'static str) -> Generation {
+    let mut make = make_runner(text);
+    store
+        .adopt(Candidate {
+            identity: identity.into(),
+            built_from: format!("built from {identity}"),
+            make: &mut make,
+        })
+        .unwrap()
+}
+
+fn states(store: &Store) -> Vec<(u32, GenerationState)> {
+    store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.number, g.state))
+        .collect()
+}
+
+#[test]
+fn the_first_runner_is_generation_1_and_the_same_one_makes_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    assert!(store.list().unwrap().is_empty());
+    let first = adopt(&store, "a", "one");
+    assert_eq!(first.number, 1);
+    assert_eq!(first.state, GenerationState::Current);
+    assert_eq!(first.runner, store.generation_dir(1).join("runner"));
+    let again = adopt(&store, "a", "never written");
+    assert_eq!(again, first, "the same runner is the same generation");
+    assert_eq!(std::fs::read_to_string(&first.runner).unwrap(), "one");
+    assert_eq!(store.current().unwrap(), Some(first));
+}
+
+#[test]
+fn a_new_runner_keeps_the_previous_one_until_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    adopt(&store, "b", "two");
+    assert_eq!(
+        states(&store),
+        [
+            (1, GenerationState::Previous),
+            (2, GenerationState::Current)
+        ]
+    );
+    assert!(store.generation_dir(1).join("runner").is_file(), "kept");
+
+    let third = adopt(&store, "c", "three");
+    assert_eq!(third.number, 3);
+    assert_eq!(
+        states(&store),
+        [
+            (2, GenerationState::Previous),
+            (3, GenerationState::Current)
+        ]
+    );
+    assert!(!store.generation_dir(1).exists(), "generation 1 is gone");
+
+    // Going back to an earlier build is a new generation, not a reuse of a
+    // number: the numbers only grow.
+    let back = adopt(&store, "b", "two again");
+    assert_eq!(back.number, 4);
+}
+
+#[test]
+fn a_make_that_fails_leaves_the_current_generation_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    let first = adopt(&store, "a", "one");
+    let err = store
+        .adopt(Candidate {
+            identity: "b".into(),
+            built_from: "b".into(),
+            make: &mut |_| Err(GenerationError::Make("the build failed".into())),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("the build failed"), "{err}");
+    assert_eq!(store.current().unwrap(), Some(first));
+    assert_eq!(states(&store), [(1, GenerationState::Current)]);
+    // The next attempt takes the number the failed one left unnamed.
+    assert_eq!(adopt(&store, "b", "two").number, 2);
+}
+
+#[test]
+fn a_runner_that_disappeared_is_made_again_as_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    let first = adopt(&store, "a", "one");
+    std::fs::remove_file(&first.runner).unwrap();
+    let again = adopt(&store, "a", "one, again");
+    assert_eq!(again.number, 2);
+    assert_eq!(
+        std::fs::read_to_string(&again.runner).unwrap(),
+        "one, again"
+    );
+}
+
+#[test]
+fn an_unreadable_store_says_where_it_is_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    std::fs::write(dir.path().join("store.json"), "{not json").unwrap();
+    let err = store.list().unwrap_err().to_string();
+    assert!(err.contains("store.json"), "{err}");
+    assert!(err.contains("move it aside"), "{err}");
+}
+
+#[test]
+fn the_store_file_says_each_generation_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("store.json")).unwrap()).unwrap();
+    let first = &json["generations"][0];
+    assert_eq!(first["number"], 1);
+    assert_eq!(first["state"], "current");
+    assert_eq!(first["built_from"], "built from a");
+    assert!(first["made_at"].as_str().unwrap().ends_with('Z'));
+}
