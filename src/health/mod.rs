@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod observe;
 pub mod probe;
 pub mod published;
+pub mod ready;
 pub mod setup;
 pub mod state;
 pub mod view;

@@ -19,7 +19,6 @@ mod check;
 mod check_builders;
 mod host;
 mod plan;
-mod ready;
 mod run;
 mod undo;
 

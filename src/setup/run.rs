@@ -341,8 +341,27 @@ impl Run<'_> {
         };
         let config = health::monitor_config(self.paths, &self.settings, &ProbeChoices::default())
             .map_err(|e| fail(e.to_string()))?;
-        let elapsed = super::ready::wait(config, timeout, &mut *self.on).map_err(fail)?;
-        Ok((format!("Ready after {} s", elapsed.as_secs()), false, ()))
+        let on = &mut *self.on;
+        let (serving, elapsed) =
+            health::ready::wait_serving(config, timeout, &mut |state, elapsed| {
+                on(Event::Waiting {
+                    state: state.describe(),
+                    elapsed_secs: elapsed.as_secs(),
+                    timeout_secs: timeout.as_secs(),
+                })
+            })
+            .map_err(|e| fail(e.to_string()))?;
+        let secs = elapsed.as_secs();
+        Ok((
+            match serving {
+                health::ready::Serving::Ready => format!("Ready after {secs} s"),
+                health::ready::Serving::Sleeping => format!(
+                    "sleeping after {secs} s, its port held: it starts when a build needs it"
+                ),
+            },
+            false,
+            (),
+        ))
     }
 
     fn test_build(&mut self) -> StepResult<Option<(PathBuf, String)>> {

@@ -19,7 +19,6 @@ use crate::notifications::{Monitor, NotificationServer};
 use crate::remote_build::{install, sysroot};
 use crate::security::{listeners, other_local_addresses};
 use crate::support::home::{Home, Supervisor};
-use crate::support::ssh;
 use crate::support::wait;
 
 /// A boot under TCG and sshd's start, with room for a busy machine.
@@ -52,21 +51,7 @@ fn alive(pid: u32) -> bool {
 
 /// One login as `builder`, waiting through a boot for the greeting.
 fn ssh_waiting(home: &Home, command: &str) -> String {
-    let out = ssh::run_waiting(
-        home.port,
-        "builder",
-        &home.client.path,
-        &home.known_hosts,
-        command,
-        BOOT_SECS,
-    );
-    assert!(
-        out.status.success(),
-        "`{command}`: {}\n{}",
-        ssh::stderr(&out),
-        home.log()
-    );
-    ssh::stdout(&out)
+    home.ssh_waiting_ok(command, BOOT_SECS)
 }
 
 /// Only 127.0.0.1 listens on `port`; every other local address is refused.
@@ -202,14 +187,7 @@ fn a_vm_that_cannot_boot_closes_the_held_login_and_says_why() {
         home.start_supervisor_with(&[("BUILDERBAR_RUNNER", runner.to_str().unwrap())]);
     wait_state(&home, &mut supervisor, "sleeping", Duration::from_secs(60));
     let started = std::time::Instant::now();
-    let out = ssh::run_waiting(
-        home.port,
-        "builder",
-        &home.client.path,
-        &home.known_hosts,
-        "true",
-        BOOT_SECS,
-    );
+    let out = home.ssh_waiting("true", BOOT_SECS);
     assert!(!out.status.success(), "no guest, no login");
     assert!(
         started.elapsed() < Duration::from_secs(30),

@@ -218,6 +218,51 @@ fn setup_reaches_ready_and_the_test_build_and_a_rerun_changes_nothing() {
     home.cli_ok(&["uninstall", "--sysroot", root.path().to_str().unwrap()]);
 }
 
+/// With on-demand start on, the builder sleeps once started: setup's wait
+/// ends there (the monitor never wakes it) and the test build wakes it.
+#[test]
+fn with_on_demand_setup_waits_until_it_sleeps_and_the_test_build_wakes_it() {
+    let _slot = Slot::take();
+    let home = Home::new();
+    let _stop = Stopper(&home);
+    home.set("on-demand", "on");
+    let root = sysroot();
+    let (out, events) = setup(&home, root.path(), 120, &[]);
+    assert!(out.status.success(), "{events:?}\n{}", ssh::stderr(&out));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "waiting"
+                && e["state"] == "Sleeping — starts when a build needs it"),
+        "{events:?}"
+    );
+    let ready = events
+        .iter()
+        .find(|e| e["event"] == "step-done" && e["step"] == "ready")
+        .unwrap();
+    assert!(
+        ready["detail"]
+            .as_str()
+            .unwrap()
+            .contains("starts when a build needs it"),
+        "{ready}"
+    );
+    let done = &last(&events)["done"];
+    assert!(
+        done["test_output"]
+            .as_str()
+            .unwrap()
+            .contains("builderbar-test-build"),
+        "the test build woke it: {done}"
+    );
+    assert!(
+        home.log().contains("a connection wants the builder"),
+        "{}",
+        home.log()
+    );
+    home.cli_ok(&["uninstall", "--sysroot", root.path().to_str().unwrap()]);
+}
+
 #[test]
 fn on_linux_setup_never_touches_the_real_etc() {
     let home = Home::new();

@@ -14,8 +14,11 @@ const SLEEPING: &str = "Sleeping — starts when a build needs it";
 #[ignore = "needs Xvfb, a session bus and tauri-driver: run by `make e2e`"]
 async fn the_builder_sleeps_until_a_connection_needs_it() {
     let h = Harness::launch(Launch {
-        // Seconds instead of minutes of idle time, passed to the supervisor.
-        env: vec![("BUILDERBAR_IDLE_SECS".into(), PathBuf::from("5"))],
+        // Seconds instead of minutes of idle time, passed to the supervisor:
+        // long enough for the app's monitor to see the woken builder Ready
+        // (through QEMU's private forward) on a busy machine before it
+        // sleeps again.
+        env: vec![("BUILDERBAR_IDLE_SECS".into(), PathBuf::from("20"))],
         ..Launch::default()
     })
     .await;

@@ -146,8 +146,29 @@ impl Home {
         )
     }
 
+    /// [`Home::ssh`], waiting up to `connect_secs` for sshd's greeting:
+    /// as long as a sleeping builder takes to boot.
+    pub fn ssh_waiting(&self, command: &str, connect_secs: u32) -> Output {
+        ssh::run_waiting(
+            self.port,
+            "builder",
+            &self.client.path,
+            &self.known_hosts,
+            command,
+            connect_secs,
+        )
+    }
+
     pub fn ssh_ok(&self, command: &str) -> String {
-        let out = self.ssh(command);
+        self.ok(command, self.ssh(command))
+    }
+
+    /// [`Home::ssh_waiting`] that must succeed; its stdout.
+    pub fn ssh_waiting_ok(&self, command: &str, connect_secs: u32) -> String {
+        self.ok(command, self.ssh_waiting(command, connect_secs))
+    }
+
+    fn ok(&self, command: &str, out: Output) -> String {
         assert!(
             out.status.success(),
             "`{command}`: {}\n{}",
