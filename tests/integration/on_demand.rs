@@ -257,12 +257,19 @@ fn builds_wake_the_sleeping_builder_and_the_monitor_neither_wakes_it_nor_keeps_i
         .unwrap_or_else(|e| panic!("{e}\n{}", home.log()));
     assert_eq!(std::fs::read_to_string(&built.output).unwrap(), "builder\n");
     assert_eq!(wakes(&home), 1, "one wake:\n{}", home.log());
-    // Awake, the monitor sees it Ready through QEMU's private forward.
+    // Awake, the monitor sees it Ready through QEMU's private forward. A
+    // connection held open meanwhile keeps a slow monitor (a busy machine)
+    // from seeing it idle out first.
+    let keep_awake = TcpStream::connect(("127.0.0.1", home.port)).unwrap();
     monitor.wait_state(0, "ready", Duration::from_secs(60));
+    drop(keep_awake);
 
     // Two builds together, one longer than the idle time: both pass, and
-    // nothing powers the builder down under them.
-    let long_script = format!("sleep {}; echo long > $out", IDLE_SECS * 2);
+    // nothing powers the builder down while they run.
+    let long_script = format!(
+        "echo started > /tmp/long-started; sleep {}; echo long > $out",
+        IDLE_SECS * 2
+    );
     let builds = [
         BuildSpec {
             system,
@@ -276,10 +283,25 @@ fn builds_wake_the_sleeping_builder_and_the_monitor_neither_wakes_it_nor_keeps_i
         },
     ];
     let downs = |home: &Home| home.log().matches("powering it down").count();
-    let downs_before = downs(&home);
-    let both = host
-        .build_all_on_builder(&builds, BUILD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}\n{}", home.log()));
+    // Counted from the moment the long build runs in the guest: before
+    // that, the builder may well sleep and be woken by the builds.
+    let (both, downs_before) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| host.build_all_on_builder(&builds, BUILD_TIMEOUT));
+        let started = wait::until(BUILD_TIMEOUT, Duration::from_millis(250), || {
+            home.ssh("test -e /tmp/long-started")
+                .status
+                .success()
+                .then_some(())
+        });
+        assert!(
+            started.is_some(),
+            "the long build never started:\n{}",
+            home.log()
+        );
+        let before = downs(&home);
+        (running.join().unwrap(), before)
+    });
+    let both = both.unwrap_or_else(|e| panic!("{e}\n{}", home.log()));
     let texts: Vec<String> = both
         .outputs
         .iter()
