@@ -47,7 +47,7 @@ export function onDemand(model: FormModel): HTMLElement {
     h(
       "p",
       { class: "help" },
-      "While it sleeps the builder uses none of this Mac's memory; the first build after that waits for it to boot.",
+      "While it sleeps the builder gives its memory back (only a small watcher, a few MiB, holds its port); the first build after that waits a few seconds for it to boot.",
     ),
     problem,
   );
