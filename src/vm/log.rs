@@ -1,9 +1,11 @@
 //! The VM's log: the supervisor's own messages and everything QEMU and the
 //! guest console print, in one size-rotated file (launchd rotates nothing).
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
@@ -75,6 +77,34 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for VmLog {
     fn make_writer(&'a self) -> Self::Writer {
         VmLogWriter(self.clone())
     }
+}
+
+/// Copies QEMU's output (the guest console and QEMU's own messages) into the
+/// log, line by line.
+pub(crate) fn pump_output(child: &mut Child, log: &VmLog) -> Vec<JoinHandle<()>> {
+    let mut pumps = Vec::new();
+    let streams: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    for stream in streams.into_iter().flatten() {
+        let log = log.clone();
+        pumps.push(std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                log.line("vm", &String::from_utf8_lossy(&line));
+                line.clear();
+            }
+        }));
+    }
+    pumps
 }
 
 #[cfg(test)]

@@ -10,8 +10,39 @@ use std::process::{Child, Command, Stdio};
 
 use execfile::Spawn;
 
-use crate::vm::config::{VmConfig, VmPaths};
+use crate::vm::config::{RunnerSource, VmConfig, VmPaths};
 use crate::vm::exit::SupervisorError;
+use crate::vm::preflight;
+
+/// The runner to start: the given script, or the dev VM's current
+/// generation (made on the first start).
+pub(crate) fn resolve(config: &VmConfig, paths: &VmPaths) -> Result<PathBuf, SupervisorError> {
+    match &config.runner {
+        RunnerSource::Path(path) => {
+            preflight::runner_is_executable(path, "run the builder setup again to rebuild it")?;
+            Ok(path.clone())
+        }
+        RunnerSource::DevVm => {
+            let store = crate::generations::Store::at(&paths.generations_dir);
+            let generation = crate::generations::dev::adopt(
+                &store,
+                &devvm::default_cache_dir(),
+                config.disk_bytes >> 20,
+            )
+            .map_err(|err| SupervisorError::Start(err.to_string()))?;
+            tracing::info!(
+                generation = generation.number,
+                built_from = %generation.built_from,
+                "the builder's runner generation"
+            );
+            preflight::runner_is_executable(
+                &generation.runner,
+                "run `builderbar dev-runner` to rebuild the dev VM",
+            )?;
+            Ok(generation.runner)
+        }
+    }
+}
 
 /// Starts the runner with its output piped (the supervisor copies it into
 /// the log).

@@ -6,16 +6,15 @@
 //! false` then leaves the job stopped); a distinct non-zero code, with the
 //! reason in the log and the status file, when anything else happened.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::vm::config::{RunnerSource, VmConfig, VmPaths};
+use crate::vm::config::{VmConfig, VmPaths};
 use crate::vm::disk::{self, DiskAction, DiskTools};
 use crate::vm::exit::SupervisorError;
 use crate::vm::log::VmLog;
@@ -133,7 +132,7 @@ fn supervise(
     forward_stop_signals(events.clone())?;
 
     clear_stale_run(paths);
-    let runner = resolve_runner(config, paths)?;
+    let runner = runner_launch::resolve(config, paths)?;
     let tools = DiskTools::from_path()?;
     preflight::keys_are_readable(&paths.keys_dir)?;
     let vm = Vm {
@@ -212,7 +211,7 @@ impl Vm<'_> {
         reset_dir(&paths.tmp_dir)?;
 
         let mut child = runner_launch::start(config, paths, self.runner, forward_port)?;
-        let pumps = pump_output(&mut child, self.log);
+        let pumps = crate::vm::log::pump_output(&mut child, self.log);
         let pid = child.id();
         crate::fsutil::write_atomic(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)
             .map_err(SupervisorError::io("write", &paths.pid_file))?;
@@ -435,67 +434,11 @@ fn kill(pid: u32, signal: rustix::process::Signal) {
     }
 }
 
-fn resolve_runner(config: &VmConfig, paths: &VmPaths) -> Result<PathBuf, SupervisorError> {
-    match &config.runner {
-        RunnerSource::Path(path) => {
-            preflight::runner_is_executable(path, "run the builder setup again to rebuild it")?;
-            Ok(path.clone())
-        }
-        RunnerSource::DevVm => {
-            let store = crate::generations::Store::at(&paths.generations_dir);
-            let generation = crate::generations::dev::adopt(
-                &store,
-                &devvm::default_cache_dir(),
-                config.disk_bytes >> 20,
-            )
-            .map_err(|err| SupervisorError::Start(err.to_string()))?;
-            tracing::info!(
-                generation = generation.number,
-                built_from = %generation.built_from,
-                "the builder's runner generation"
-            );
-            preflight::runner_is_executable(
-                &generation.runner,
-                "run `builderbar dev-runner` to rebuild the dev VM",
-            )?;
-            Ok(generation.runner)
-        }
-    }
-}
-
 fn reset_dir(dir: &std::path::Path) -> Result<(), SupervisorError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(SupervisorError::io("clear", dir))?;
     }
     std::fs::create_dir_all(dir).map_err(SupervisorError::io("create", dir))
-}
-
-/// Copies QEMU's output (the guest console and QEMU's own messages) into the
-/// log, line by line.
-fn pump_output(child: &mut Child, log: &VmLog) -> Vec<JoinHandle<()>> {
-    let mut pumps = Vec::new();
-    let streams: [Option<Box<dyn Read + Send>>; 2] = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ];
-    for stream in streams.into_iter().flatten() {
-        let log = log.clone();
-        pumps.push(std::thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut line = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                log.line("vm", &String::from_utf8_lossy(&line));
-                line.clear();
-            }
-        }));
-    }
-    pumps
 }
 
 fn forward_stop_signals(events: mpsc::Sender<Event>) -> Result<(), SupervisorError> {
