@@ -92,4 +92,5 @@ bench: setup ui
 	scripts/with-secret-service.sh scripts/bench-kill-to-state.py
 	scripts/with-secret-service.sh scripts/bench-probe.py
 	scripts/with-secret-service.sh scripts/bench-on-demand.py
+	scripts/with-secret-service.sh scripts/bench-switch.py
 	scripts/with-secret-service.sh xvfb-run -a -s "-screen 0 1280x800x24" scripts/bench-idle-app.py

@@ -225,6 +225,7 @@ pub fn status_view(
         stopped_by_user: status.service.stopped_by_user,
         health: health.or(published.as_ref()),
         resources,
+        switching: crate::generations::switch::switching(paths),
     });
     Ok(StatusView { status, builder })
 }
@@ -332,6 +333,17 @@ pub fn runner_generations(
     paths: &Paths,
 ) -> Result<Vec<crate::generations::Generation>, crate::generations::GenerationError> {
     crate::generations::Store::new(paths).list()
+}
+
+/// Switches the builder to a kept runner generation and proves it Ready,
+/// or goes back to the one it replaced (`builderbar runner switch`).
+pub fn runner_switch(
+    paths: &Paths,
+    number: u32,
+    options: &crate::generations::switch::SwitchOptions,
+    on: &mut dyn FnMut(crate::generations::switch::SwitchEvent),
+) -> Result<crate::generations::switch::Switched, crate::generations::switch::SwitchError> {
+    crate::generations::switch::switch(paths, number, options, on)
 }
 
 pub fn test_build(

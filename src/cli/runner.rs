@@ -1,6 +1,10 @@
-//! `builderbar runner list [--json]`: the builder's runner generations.
+//! `builderbar runner list [--json]` and `builderbar runner switch GEN`:
+//! the builder's runner generations.
+
+use std::time::Duration;
 
 use anyhow::Result;
+use builderbar::generations::switch::{SwitchEvent, SwitchOptions};
 use builderbar::generations::{Generation, GenerationState};
 use builderbar::paths::Paths;
 
@@ -12,6 +16,16 @@ pub enum Command {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
+    },
+    /// Switch the builder to a kept generation: stop it, start that
+    /// generation's runner and wait until it is Ready; if it never is, go
+    /// back to the generation it replaced
+    Switch {
+        /// The generation's number, as `builderbar runner list` shows it
+        generation: u32,
+        /// Seconds the generation may take to become Ready
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
     },
 }
 
@@ -26,8 +40,47 @@ pub fn run(command: Command) -> Result<()> {
                 print!("{}", table(&generations));
             }
         }
+        Command::Switch {
+            generation,
+            timeout,
+        } => {
+            let paths = Paths::from_env()?;
+            let options = SwitchOptions {
+                ready_timeout: Duration::from_secs(timeout),
+            };
+            let mut last_state = String::new();
+            let switched =
+                builderbar::actions::runner_switch(&paths, generation, &options, &mut |event| {
+                    say(event, &mut last_state)
+                })?;
+            println!(
+                "The builder runs generation {} ({}), Ready after {} s.",
+                switched.generation.number,
+                switched.generation.built_from,
+                switched.ready_after.as_secs()
+            );
+        }
     }
     Ok(())
+}
+
+/// Progress on stderr: a line per step, and the state while waiting only
+/// when it changes.
+fn say(event: SwitchEvent, last_state: &mut String) {
+    match event {
+        SwitchEvent::Stopping => eprintln!("Stopping the builder…"),
+        SwitchEvent::Starting { number } => eprintln!("Starting generation {number}…"),
+        SwitchEvent::Waiting { state, elapsed } => {
+            if *last_state != state {
+                eprintln!("  {state} ({} s)", elapsed.as_secs());
+                *last_state = state;
+            }
+        }
+        SwitchEvent::GoingBack { number, reason } => {
+            eprintln!("Generation {number} failed: {reason}");
+            eprintln!("Going back to the generation it replaced…");
+        }
+    }
 }
 
 fn table(generations: &[Generation]) -> String {
@@ -39,7 +92,12 @@ fn table(generations: &[Generation]) -> String {
         let (word, why) = match &generation.state {
             GenerationState::Current => ("current", String::new()),
             GenerationState::Previous => ("previous", String::new()),
-            GenerationState::Failed { reason } => ("failed", format!("\n      why: {reason}")),
+            GenerationState::Failed { reason, last_log } => (
+                "failed",
+                std::iter::once(format!("\n      why: {reason}"))
+                    .chain(last_log.iter().map(|line| format!("\n      | {line}")))
+                    .collect(),
+            ),
         };
         let made = generation
             .made_at

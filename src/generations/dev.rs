@@ -27,7 +27,7 @@ pub fn adopt(
         .unwrap_or_default();
     let flavour = vm.flavour.name();
     let short: String = build.chars().take(12).collect();
-    store.adopt(Candidate {
+    store.adopt_new(Candidate {
         identity: format!("devvm {flavour} {build}"),
         built_from: format!("the dev VM, {flavour} flavour, build {short}"),
         make: &mut |dir| {

@@ -19,6 +19,7 @@
 //! the generation before that is removed with its files.
 
 pub mod dev;
+pub mod switch;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,8 @@ pub enum GenerationError {
     Corrupt { path: PathBuf, reason: String },
     #[error("could not make the builder's runner: {0}")]
     Make(String),
+    #[error("there is no generation {0}; `builderbar runner list` shows the ones kept")]
+    NoSuch(u32),
 }
 
 impl GenerationError {
@@ -66,8 +69,13 @@ pub enum GenerationState {
     Current,
     /// Kept to go back to, until the next good swap.
     Previous,
-    /// Never became Ready; why.
-    Failed { reason: String },
+    /// Tried and never became Ready: why, and the last lines its run left
+    /// in the builder's log.
+    Failed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        last_log: Vec<String>,
+    },
 }
 
 /// One runner the builder was given.
@@ -95,6 +103,13 @@ struct StoreFile {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+}
+
+/// A generation made current, and the one it replaced.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub generation: Generation,
+    pub replaced: Option<Generation>,
 }
 
 /// A runner to adopt: its identity and words, and how to make its files in
@@ -125,6 +140,11 @@ impl Store {
         self.dir.join(number.to_string())
     }
 
+    /// The generation `number`, if kept.
+    pub fn get(&self, number: u32) -> Result<Option<Generation>, GenerationError> {
+        Ok(self.list()?.into_iter().find(|g| g.number == number))
+    }
+
     /// Every generation kept, oldest first (none before the first start).
     pub fn list(&self) -> Result<Vec<Generation>, GenerationError> {
         Ok(self.read()?.generations)
@@ -144,17 +164,34 @@ impl Store {
     /// only then does the store say it is current, so a failed or killed
     /// make leaves the current generation as it was.
     pub fn adopt(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
-        std::fs::create_dir_all(&self.dir).map_err(GenerationError::io("create", &self.dir))?;
-        let lock_path = self.dir.join("store.lock");
-        let _lock = crate::fsutil::lock_exclusive(&lock_path)
-            .map_err(GenerationError::io("lock", &lock_path))?;
-        let mut store = self.read()?;
+        self.adopt_when(candidate, false)
+    }
+
+    /// Like [`Store::adopt`], but a runner the store already knows (kept
+    /// as previous, or failed) does not become current again: the choice
+    /// made by a switch or a rollback stands until a new runner comes.
+    /// For the dev VM, adopted at every start.
+    pub fn adopt_new(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
+        self.adopt_when(candidate, true)
+    }
+
+    fn adopt_when(
+        &self,
+        candidate: Candidate<'_>,
+        known_stays: bool,
+    ) -> Result<Generation, GenerationError> {
+        let (_lock, mut store) = self.locked()?;
         if let Some(current) = store
             .generations
             .iter()
             .find(|g| g.state == GenerationState::Current)
-            && current.identity == candidate.identity
             && current.runner.is_file()
+            && (current.identity == candidate.identity
+                || (known_stays
+                    && store
+                        .generations
+                        .iter()
+                        .any(|g| g.identity == candidate.identity)))
         {
             return Ok(current.clone());
         }
@@ -180,8 +217,95 @@ impl Store {
             made_at: OffsetDateTime::now_utc(),
             state: GenerationState::Current,
         };
+        store.generations.push(made.clone());
+        self.commit(store, number)?;
+        Ok(made)
+    }
+
+    /// Makes the kept generation `number` current (a switch, or going back
+    /// to the previous one); the one current until now becomes the
+    /// previous one. Returns it and the one it replaced.
+    pub fn select(&self, number: u32) -> Result<Selected, GenerationError> {
+        let (_lock, store) = self.locked()?;
+        let chosen = store
+            .generations
+            .iter()
+            .find(|g| g.number == number)
+            .cloned()
+            .ok_or(GenerationError::NoSuch(number))?;
+        let replaced = store
+            .generations
+            .iter()
+            .find(|g| g.state == GenerationState::Current)
+            .cloned();
+        if chosen.state == GenerationState::Current {
+            return Ok(Selected {
+                generation: chosen,
+                replaced: None,
+            });
+        }
+        self.commit(store, number)?;
+        Ok(Selected {
+            generation: Generation {
+                state: GenerationState::Current,
+                ..chosen
+            },
+            replaced,
+        })
+    }
+
+    /// The generation `failed` was tried and never became Ready: it is
+    /// marked failed, with why and its last log lines, and `back_to` (the
+    /// one it replaced, if any) is current again.
+    pub fn fail_back(
+        &self,
+        failed: u32,
+        reason: &str,
+        last_log: Vec<String>,
+        back_to: Option<u32>,
+    ) -> Result<Option<Generation>, GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        for number in std::iter::once(failed).chain(back_to) {
+            if !store.generations.iter().any(|g| g.number == number) {
+                return Err(GenerationError::NoSuch(number));
+            }
+        }
+        let mut back = None;
+        for generation in &mut store.generations {
+            if generation.number == failed {
+                generation.state = GenerationState::Failed {
+                    reason: reason.to_owned(),
+                    last_log: last_log.clone(),
+                };
+            } else if Some(generation.number) == back_to {
+                generation.state = GenerationState::Current;
+                back = Some(generation.clone());
+            }
+        }
+        self.write(&store)?;
+        Ok(back)
+    }
+
+    /// The store, read under its lock (held until the guard drops).
+    fn locked(&self) -> Result<(std::fs::File, StoreFile), GenerationError> {
+        std::fs::create_dir_all(&self.dir).map_err(GenerationError::io("create", &self.dir))?;
+        let lock_path = self.dir.join("store.lock");
+        let lock = crate::fsutil::lock_exclusive(&lock_path)
+            .map_err(GenerationError::io("lock", &lock_path))?;
+        Ok((lock, self.read()?))
+    }
+
+    /// Makes `current` the current generation: the one current until now
+    /// becomes the previous one, the previous one before it is dropped
+    /// (and its files after the store is written), and only the newest
+    /// failed ones are kept.
+    fn commit(&self, mut store: StoreFile, current: u32) -> Result<(), GenerationError> {
         let mut dropped = Vec::new();
         for generation in &mut store.generations {
+            if generation.number == current {
+                generation.state = GenerationState::Current;
+                continue;
+            }
             match generation.state {
                 GenerationState::Current => generation.state = GenerationState::Previous,
                 GenerationState::Previous => dropped.push(generation.number),
@@ -196,14 +320,13 @@ impl Store {
             .collect();
         dropped.extend(failed.iter().rev().skip(FAILED_KEPT).copied());
         store.generations.retain(|g| !dropped.contains(&g.number));
-        store.generations.push(made.clone());
         self.write(&store)?;
         // After the store no longer names them: a folder left by a crash
         // here is only litter, never a generation.
         for number in dropped {
             let _ = std::fs::remove_dir_all(self.generation_dir(number));
         }
-        Ok(made)
+        Ok(())
     }
 
     fn read(&self) -> Result<StoreFile, GenerationError> {
@@ -224,7 +347,8 @@ impl Store {
             path: path.clone(),
             reason: err.to_string(),
         })?;
-        crate::fsutil::write_atomic(&path, &json, 0o644)
+        // Owner-only: a failed generation keeps lines of the builder's log.
+        crate::fsutil::write_atomic(&path, &json, 0o600)
             .map_err(GenerationError::io("write", &path))
     }
 }

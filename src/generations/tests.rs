@@ -131,3 +131,88 @@ fn the_store_file_says_each_generation_in_words() {
     assert_eq!(first["built_from"], "built from a");
     assert!(first["made_at"].as_str().unwrap().ends_with('Z'));
 }
+
+#[test]
+fn a_switch_to_the_previous_generation_keeps_the_one_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    adopt(&store, "b", "two");
+    let selected = store.select(1).unwrap();
+    assert_eq!(selected.generation.number, 1);
+    assert_eq!(selected.generation.state, GenerationState::Current);
+    assert_eq!(selected.replaced.map(|g| g.number), Some(2));
+    assert_eq!(
+        states(&store),
+        [
+            (1, GenerationState::Current),
+            (2, GenerationState::Previous)
+        ]
+    );
+    assert!(store.generation_dir(2).join("runner").is_file(), "kept");
+    let again = store.select(1).unwrap();
+    assert!(again.replaced.is_none(), "already current: nothing changes");
+    let err = store.select(7).unwrap_err().to_string();
+    assert!(err.contains("no generation 7"), "{err}");
+}
+
+#[test]
+fn a_generation_that_failed_keeps_why_and_the_one_before_is_current_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    adopt(&store, "b", "two");
+    store.select(1).unwrap();
+    let log = vec!["qemu: cannot boot".to_owned()];
+    let back = store
+        .fail_back(1, "it exited at once", log.clone(), Some(2))
+        .unwrap();
+    assert_eq!(back.map(|g| g.number), Some(2));
+    assert_eq!(
+        states(&store),
+        [
+            (
+                1,
+                GenerationState::Failed {
+                    reason: "it exited at once".into(),
+                    last_log: log
+                }
+            ),
+            (2, GenerationState::Current)
+        ]
+    );
+    // A new runner next: the failed one stays listed (with its reason).
+    adopt(&store, "c", "three");
+    assert_eq!(store.list().unwrap().len(), 3);
+    // With nothing to go back to, only the failure is recorded.
+    let none = store.fail_back(3, "never Ready", Vec::new(), None).unwrap();
+    assert!(none.is_none());
+    assert!(store.current().unwrap().is_none());
+}
+
+#[test]
+fn a_dev_build_already_known_does_not_undo_a_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    adopt(&store, "b", "two");
+    store.select(1).unwrap();
+    let mut make = make_runner("never written");
+    let kept = store
+        .adopt_new(Candidate {
+            identity: "b".into(),
+            built_from: "b".into(),
+            make: &mut make,
+        })
+        .unwrap();
+    assert_eq!(kept.number, 1, "the switch stands");
+    let mut make = make_runner("three");
+    let new = store
+        .adopt_new(Candidate {
+            identity: "c".into(),
+            built_from: "c".into(),
+            make: &mut make,
+        })
+        .unwrap();
+    assert_eq!(new.number, 3, "a new build comes in");
+}

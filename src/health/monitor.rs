@@ -101,13 +101,15 @@ pub fn spawn(config: MonitorConfig) -> Result<watch::Receiver<Health>, MonitorEr
         source,
     })?;
     let (wake, woken) = mpsc::unbounded_channel();
-    // Only changes to the status file and the stop marker matter. Reading
+    // Only changes to the status file, the stop marker and a runner
+    // switch's lock matter. Reading
     // the status file is itself an (access) event, and the folder also holds
     // the VM's disk, written at every guest write: waking on those kept the
     // monitor reading in a loop (a whole core while the VM ran).
     let watched = [
         crate::vm::config::vm_paths(&config.paths).status_file,
         stopped_marker(&config.paths),
+        config.paths.switch_lock(),
     ]
     .map(|path| path.file_name().map(ToOwned::to_owned));
     let mut watcher =
@@ -137,6 +139,7 @@ pub fn spawn(config: MonitorConfig) -> Result<watch::Receiver<Health>, MonitorEr
     let (tx, rx) = watch::channel(Health {
         state: BuilderState::Starting,
         disk_used_percent: None,
+        switching: None,
     });
     // The first value is a placeholder until the first observation.
     tx.send_replace(observe_without_probe(&config));
@@ -164,6 +167,7 @@ fn observe_without_probe(config: &MonitorConfig) -> Health {
             previous: &BuilderState::Stopped,
         }),
         disk_used_percent: None,
+        switching: crate::generations::switch::switching(&config.paths),
     }
 }
 
@@ -311,6 +315,7 @@ async fn run(
         let health = Health {
             state,
             disk_used_percent,
+            switching: crate::generations::switch::switching(&config.paths),
         };
         if let Some(publisher) = &publisher
             && *tx.borrow() != health

@@ -112,6 +112,7 @@ mod tests {
         Health {
             state: BuilderState::Ready,
             disk_used_percent: Some(12),
+            switching: None,
         }
     }
 

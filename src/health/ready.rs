@@ -2,7 +2,7 @@
 //! see it: the health monitor's own state (Ready = SSH answered with the
 //! pinned host key and the store answered), on a small runtime of its own,
 //! with a timeout. Setup waits here after starting the service; a runner
-//! swap will wait here for the new generation.
+//! switch waits here for the new generation (waking it when it sleeps).
 //!
 //! An on-demand builder that sleeps serves builds too (the first one wakes
 //! it), and the monitor never wakes it: the wait ends there with
@@ -41,6 +41,27 @@ pub fn wait_serving(
     timeout: Duration,
     on: &mut dyn FnMut(&BuilderState, Duration),
 ) -> Result<(Serving, Duration), ReadyError> {
+    wait(config, timeout, None, on)
+}
+
+/// Waits until the monitor says Ready. A builder found sleeping is woken
+/// by a connection to its port (`port`, on the loopback), held until the
+/// wait ends: what proves a new runner must boot it.
+pub fn wait_ready_waking(
+    config: MonitorConfig,
+    port: u16,
+    timeout: Duration,
+    on: &mut dyn FnMut(&BuilderState, Duration),
+) -> Result<Duration, ReadyError> {
+    wait(config, timeout, Some(port), on).map(|(_, elapsed)| elapsed)
+}
+
+fn wait(
+    config: MonitorConfig,
+    timeout: Duration,
+    wake_port: Option<u16>,
+    on: &mut dyn FnMut(&BuilderState, Duration),
+) -> Result<(Serving, Duration), ReadyError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -48,13 +69,25 @@ pub fn wait_serving(
     runtime.block_on(async move {
         let mut states = super::spawn(config).map_err(|e| ReadyError::Monitor(e.to_string()))?;
         let began = Instant::now();
+        // The connection that wakes a sleeping builder, open until the end.
+        let mut _waking: Option<tokio::net::TcpStream> = None;
         loop {
             let state = states.borrow_and_update().state.clone();
             on(&state, began.elapsed());
-            match &state {
-                BuilderState::Ready => return Ok((Serving::Ready, began.elapsed())),
-                BuilderState::Sleeping => return Ok((Serving::Sleeping, began.elapsed())),
-                BuilderState::Failed(p) => return Err(ReadyError::Failed(p.detail.clone())),
+            match (&state, wake_port) {
+                (BuilderState::Ready, _) => return Ok((Serving::Ready, began.elapsed())),
+                (BuilderState::Sleeping, None) => {
+                    return Ok((Serving::Sleeping, began.elapsed()));
+                }
+                (BuilderState::Sleeping, Some(port)) => {
+                    // Asleep again means the last one was let go (a wake
+                    // that failed closes what it held); refused (between
+                    // two runs of the supervisor), the next look tries again.
+                    _waking = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .ok();
+                }
+                (BuilderState::Failed(p), _) => return Err(ReadyError::Failed(p.detail.clone())),
                 _ => {}
             }
             let left = timeout.saturating_sub(began.elapsed());

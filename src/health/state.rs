@@ -104,6 +104,10 @@ pub struct Health {
     pub state: BuilderState,
     /// `/nix/store`'s filesystem use in the guest, in percent.
     pub disk_used_percent: Option<u8>,
+    /// A runner switch is trying this generation: the builder's stops,
+    /// starts and failures are the switch's, which reports its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switching: Option<u32>,
 }
 
 impl Health {
@@ -111,6 +115,7 @@ impl Health {
         Health {
             state: BuilderState::Stopped,
             disk_used_percent: None,
+            switching: None,
         }
     }
 }

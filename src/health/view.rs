@@ -134,10 +134,23 @@ pub struct ViewInputs<'a> {
     /// A monitor's word for this run of the VM, if one runs.
     pub health: Option<&'a Health>,
     pub resources: Option<Resources>,
+    /// A runner switch is trying this generation (`generations::switch`).
+    pub switching: Option<u32>,
 }
 
 /// The state, from what was observed. Pure.
 pub fn view(inputs: ViewInputs<'_>) -> BuilderView {
+    if let Some(number) = inputs.switching {
+        // The switch stops and starts the builder and judges the new
+        // generation itself: its steps are neither Stopped nor Failed.
+        return BuilderView {
+            state: StateWord::Starting,
+            summary: format!("Switching to runner generation {number}…"),
+            problem: None,
+            observed: false,
+            disk_used_percent: None,
+        };
+    }
     let running = inputs.report.state == VmState::Running;
     let observed = match inputs.health {
         Some(health)

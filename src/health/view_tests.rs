@@ -44,7 +44,21 @@ fn inputs<'a>(report: &'a StatusReport, health: Option<&'a Health>) -> ViewInput
         stopped_by_user: false,
         health,
         resources: Some(SIZE),
+        switching: None,
     }
+}
+
+#[test]
+fn a_runner_switch_shows_as_starting_whatever_the_builder_does_meanwhile() {
+    let stopped = report(VmState::Stopped);
+    let view = view(ViewInputs {
+        switching: Some(4),
+        stopped_by_user: true,
+        ..inputs(&stopped, None)
+    });
+    assert_eq!(view.state, StateWord::Starting);
+    assert_eq!(view.summary, "Switching to runner generation 4…");
+    assert!(view.problem.is_none());
 }
 
 #[test]
@@ -53,6 +67,7 @@ fn ready_comes_only_from_a_monitor_with_size_and_disk() {
     let ready = Health {
         state: BuilderState::Ready,
         disk_used_percent: Some(31),
+        switching: None,
     };
     let seen = view(inputs(&running, Some(&ready)));
     assert_eq!(seen.state, StateWord::Ready);
@@ -90,6 +105,7 @@ fn a_monitor_word_about_a_vm_that_no_longer_runs_is_not_used() {
     let ready = Health {
         state: BuilderState::Ready,
         disk_used_percent: Some(10),
+        switching: None,
     };
     let seen = view(inputs(&stopped, Some(&ready)));
     assert_eq!(seen.state, StateWord::Stopped);
@@ -105,6 +121,7 @@ fn problems_carry_their_detail_and_a_crash_loop_says_so() {
             "the store did not answer",
         )),
         disk_used_percent: None,
+        switching: None,
     };
     let seen = view(inputs(&running, Some(&degraded)));
     assert_eq!(seen.state, StateWord::Degraded);

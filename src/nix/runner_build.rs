@@ -144,6 +144,34 @@ pub fn record_generation(
     })
 }
 
+/// Points `<root>/runner` — what the service starts — at a kept
+/// generation's build (a switch, or going back after one): its own GC root
+/// `<N>/runner` names the store path, `nix-store --add-root` replaces the
+/// link atomically, and `runner.key` then takes the generation's identity,
+/// so the next setup knows which runner is linked. A failure leaves the
+/// link as it was.
+pub fn link_generation(nix: &Path, paths: &Paths, generation: &Generation) -> Result<(), NixError> {
+    let rooted = Store::new(paths)
+        .generation_dir(generation.number)
+        .join("runner");
+    let out_path = std::fs::read_link(&rooted).map_err(|e| NixError::Command {
+        program: "the generation's runner".into(),
+        message: format!("{}: {e}", rooted.display()),
+    })?;
+    add_root(
+        &nix.with_file_name("nix-store"),
+        &out_path,
+        &paths.runner_link(),
+    )?;
+    let key = paths.runner_key_file();
+    fsutil::write_atomic(&key, generation.identity.as_bytes(), 0o644).map_err(|e| {
+        NixError::Command {
+            program: "the runner's key file".into(),
+            message: format!("{}: {e}", key.display()),
+        }
+    })
+}
+
 /// `nix-store --realise OUT --add-root LINK --indirect`: LINK becomes a GC
 /// root for OUT, replacing any link there atomically.
 fn add_root(nix_store: &Path, out_path: &Path, link: &Path) -> Result<(), NixError> {

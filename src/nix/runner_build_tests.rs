@@ -187,3 +187,42 @@ fn each_runner_built_is_a_generation_rooted_on_its_own() {
     );
     assert_eq!(list[1].state, GenerationState::Current);
 }
+
+#[test]
+fn a_kept_generation_is_linked_again_as_the_runner_the_service_starts() {
+    use crate::generations::Store;
+    let fake = FakeNix::new();
+    let home = tempfile::tempdir().unwrap();
+    let paths = Paths::with_root(home.path());
+    let old = fake.build(&paths, OLD).unwrap();
+    let first = record_generation(&fake.nix(), &paths, &inputs(OLD), &old).unwrap();
+    let new = fake.build(&paths, NEW).unwrap();
+    record_generation(&fake.nix(), &paths, &inputs(NEW), &new).unwrap();
+    assert_eq!(
+        std::fs::read_link(paths.runner_link()).unwrap(),
+        new.out_path
+    );
+
+    // nix-store failing leaves the link and its key alone.
+    fake.modes("ok", "fail");
+    let err = link_generation(&fake.nix(), &paths, &first).unwrap_err();
+    assert!(err.to_string().contains("cannot add the root"), "{err}");
+    assert_eq!(
+        std::fs::read_link(paths.runner_link()).unwrap(),
+        new.out_path
+    );
+    assert!(cached(&paths, &inputs(NEW)).is_some());
+
+    fake.modes("ok", "ok");
+    let selected = Store::new(&paths).select(first.number).unwrap();
+    link_generation(&fake.nix(), &paths, &selected.generation).unwrap();
+    assert_eq!(
+        std::fs::read_link(paths.runner_link()).unwrap(),
+        old.out_path
+    );
+    assert!(
+        cached(&paths, &inputs(OLD)).is_some(),
+        "the key names the linked runner: setup with the old pin rebuilds nothing"
+    );
+    assert!(cached(&paths, &inputs(NEW)).is_none());
+}

@@ -26,6 +26,8 @@ pub enum Kind {
     HostKeyMismatch,
     BuildFailed,
     BuildSucceeded,
+    /// A runner switch failed and the builder went back.
+    SwitchFailed,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::HostKeyMismatch => "host-key-mismatch",
             Kind::BuildFailed => "build-failed",
             Kind::BuildSucceeded => "build-succeeded",
+            Kind::SwitchFailed => "switch-failed",
         }
     }
 
@@ -111,6 +114,13 @@ impl Policy {
 
     fn on_health(&mut self, health: &Health, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        if health.switching.is_some() {
+            // A runner switch stops and starts the builder, and a new
+            // generation may fail: the switch tells the outcome once. What
+            // it leaves is judged afresh when it ends.
+            self.previous = Some(BuilderState::Starting);
+            return actions;
+        }
         let state = &health.state;
         let was = self.previous.replace(state.clone());
         let problem_before = was
@@ -243,6 +253,28 @@ impl Policy {
     }
 }
 
+/// The one notification of a runner switch that failed: generation
+/// `number` failed for `reason`; the builder went back to `back_to`, Ready
+/// again or (`ready_again` false) not.
+pub fn switch_failed_text(
+    number: u32,
+    reason: &str,
+    back_to: Option<u32>,
+    ready_again: bool,
+) -> (String, String) {
+    let outcome = match (back_to, ready_again) {
+        (Some(back), true) => format!("The builder is back on generation {back} and Ready."),
+        (Some(back), false) => {
+            format!("Going back to generation {back} failed too: see `builderbar logs`.")
+        }
+        (None, _) => "There was no generation to go back to: see `builderbar logs`.".into(),
+    };
+    (
+        "New builder generation failed".into(),
+        format!("Generation {number}: {reason}. {outcome} `builderbar runner list` shows why."),
+    )
+}
+
 fn vm_text(kind: Kind, detail: &str) -> (String, String) {
     let (title, advice) = match kind {
         Kind::FailedToStart => (
@@ -271,220 +303,5 @@ fn vm_text(kind: Kind, detail: &str) -> (String, String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::health::{Problem, ProblemKind};
-
-    fn health(state: BuilderState, disk: Option<u8>) -> Event {
-        Event::Health(Health {
-            state,
-            disk_used_percent: disk,
-        })
-    }
-
-    fn failed(kind: ProblemKind) -> BuilderState {
-        BuilderState::Failed(Problem::new(kind, "x"))
-    }
-
-    fn shows(actions: &[Action]) -> Vec<Kind> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Show { kind, .. } => Some(*kind),
-                Action::Withdraw { .. } => None,
-            })
-            .collect()
-    }
-
-    fn policy() -> Policy {
-        Policy::new(Notifications::default())
-    }
-
-    #[test]
-    fn a_crash_shows_once_and_recovery_withdraws_it() {
-        let mut p = policy();
-        let t = Instant::now();
-        assert!(p.on_event(&health(BuilderState::Ready, None), t).is_empty());
-        let a = p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
-        assert_eq!(shows(&a), vec![Kind::StoppedUnexpectedly]);
-        // The same state again: nothing.
-        let a = p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
-        assert!(a.is_empty());
-        let a = p.on_event(&health(BuilderState::Ready, None), t);
-        assert_eq!(
-            a,
-            vec![Action::Withdraw {
-                kind: Kind::StoppedUnexpectedly,
-                id: "stopped-unexpectedly".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn a_requested_stop_is_silent() {
-        let mut p = policy();
-        let t = Instant::now();
-        p.on_event(&health(BuilderState::Ready, None), t);
-        assert!(
-            p.on_event(&health(BuilderState::Stopping, None), t)
-                .is_empty()
-        );
-        assert!(
-            p.on_event(&health(BuilderState::Stopped, None), t)
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn sleeping_is_silent_and_a_failed_wake_stays_shown_until_ready() {
-        let mut p = policy();
-        let t = Instant::now();
-        p.on_event(&health(BuilderState::Ready, None), t);
-        for state in [
-            BuilderState::Stopping,
-            BuilderState::Sleeping,
-            BuilderState::Starting,
-            BuilderState::Ready,
-            BuilderState::Sleeping,
-        ] {
-            assert!(p.on_event(&health(state, None), t).is_empty());
-        }
-        let a = p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
-        assert_eq!(shows(&a), vec![Kind::StoppedUnexpectedly]);
-        // launchd starts the supervisor again, which sleeps: still shown.
-        assert!(
-            p.on_event(&health(BuilderState::Sleeping, None), t)
-                .is_empty()
-        );
-        let a = p.on_event(&health(BuilderState::Ready, None), t);
-        assert_eq!(a.len(), 1, "withdrawn once the builder answers: {a:?}");
-    }
-
-    #[test]
-    fn twenty_failures_in_ten_minutes_make_one_notification() {
-        let mut p = policy();
-        let start = Instant::now();
-        let mut count = 0;
-        for i in 0..20u64 {
-            let t = start + Duration::from_secs(i * 25);
-            p.on_event(&health(BuilderState::Ready, None), t);
-            count += shows(&p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t))
-                .len();
-        }
-        assert_eq!(count, 1);
-        // After the window a new failure shows again.
-        let t = start + RATE_WINDOW + Duration::from_secs(600);
-        p.on_event(&health(BuilderState::Ready, None), t);
-        let a = p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
-        assert_eq!(shows(&a), vec![Kind::StoppedUnexpectedly]);
-    }
-
-    #[test]
-    fn kinds_are_limited_separately_and_a_new_one_supersedes() {
-        let mut p = policy();
-        let t = Instant::now();
-        p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t);
-        let a = p.on_event(&health(failed(ProblemKind::CrashLoop), None), t);
-        assert_eq!(
-            a[0],
-            Action::Withdraw {
-                kind: Kind::StoppedUnexpectedly,
-                id: "stopped-unexpectedly".into()
-            }
-        );
-        assert_eq!(shows(&a), vec![Kind::CrashLoop]);
-    }
-
-    #[test]
-    fn disk_low_has_hysteresis() {
-        let mut p = policy(); // threshold 85
-        let t = Instant::now();
-        let ready = |d| health(BuilderState::Ready, Some(d));
-        assert!(shows(&p.on_event(&ready(50), t)).is_empty());
-        assert_eq!(shows(&p.on_event(&ready(86), t)), vec![Kind::DiskLow]);
-        assert!(p.on_event(&ready(90), t).is_empty());
-        // Hovering around the threshold does not re-arm.
-        assert!(p.on_event(&ready(83), t).is_empty());
-        assert!(p.on_event(&ready(86), t).is_empty());
-        // Freed well below: withdrawn and re-armed, but still rate limited.
-        let a = p.on_event(&ready(70), t);
-        assert!(matches!(
-            a[..],
-            [Action::Withdraw {
-                kind: Kind::DiskLow,
-                ..
-            }]
-        ));
-        assert!(shows(&p.on_event(&ready(90), t + Duration::from_secs(60))).is_empty());
-        let later = t + RATE_WINDOW + Duration::from_secs(1);
-        p.on_event(&ready(10), later);
-        assert_eq!(shows(&p.on_event(&ready(95), later)), vec![Kind::DiskLow]);
-    }
-
-    #[test]
-    fn settings_turn_kinds_off_but_never_the_security_warning() {
-        let mut p = Policy::new(Notifications {
-            vm_failures: false,
-            ..Notifications::default()
-        });
-        let t = Instant::now();
-        assert!(
-            p.on_event(&health(failed(ProblemKind::StoppedUnexpectedly), None), t)
-                .is_empty()
-        );
-        let a = p.on_event(&health(failed(ProblemKind::HostKeyMismatch), None), t);
-        assert_eq!(shows(&a), vec![Kind::HostKeyMismatch]);
-        match &a[0] {
-            Action::Show { title, .. } => assert!(title.starts_with("Security warning")),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn builds_fail_by_name_and_successes_only_when_asked() {
-        let mut p = policy();
-        let t = Instant::now();
-        let report = |name: &str, outcome| {
-            Event::Build(BuildReport {
-                name: name.into(),
-                drv_path: format!("/nix/store/x-{name}.drv").into(),
-                system: "x86_64-linux".into(),
-                log_path: "/x".into(),
-                outcome,
-            })
-        };
-        let failed = |name| {
-            report(
-                name,
-                BuildOutcome::Failed {
-                    last_lines: vec!["error: boom".into()],
-                },
-            )
-        };
-        let a = p.on_event(&failed("hello"), t);
-        match &a[..] {
-            [Action::Show { title, body, .. }] => {
-                assert!(title.contains("hello"));
-                assert!(body.contains("error: boom"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(p.on_event(&failed("hello"), t).is_empty());
-        assert_eq!(
-            shows(&p.on_event(&failed("other"), t)),
-            vec![Kind::BuildFailed]
-        );
-        assert!(
-            p.on_event(&report("ok", BuildOutcome::Succeeded), t)
-                .is_empty()
-        );
-        p.set_settings(Notifications {
-            build_successes: true,
-            ..Notifications::default()
-        });
-        assert_eq!(
-            shows(&p.on_event(&report("ok", BuildOutcome::Succeeded), t)),
-            vec![Kind::BuildSucceeded]
-        );
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;
