@@ -31,7 +31,7 @@ debian_packages=(
 # qemu-system-x86 comes from bookworm-backports: the machine already has
 # qemu-utils 10.x from there, and Debian 12's own qemu-system-x86 (7.2)
 # conflicts with it.
-backports_packages=(qemu-system-x86)
+backports_packages=(qemu-system-x86 qemu-utils)  # qemu-utils: qemu-img, and qemu-io for the trial disk tests
 
 missing() {
   local pkg

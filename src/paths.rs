@@ -92,11 +92,6 @@ impl Paths {
         self.root.join("state")
     }
 
-    /// Held by a runner switch while it runs; names the generation tried.
-    pub fn switch_lock(&self) -> PathBuf {
-        self.state_dir().join("switch.lock")
-    }
-
     /// Log files.
     pub fn logs_dir(&self) -> &Path {
         &self.logs_dir

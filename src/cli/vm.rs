@@ -55,6 +55,11 @@ fn run_vm(args: RunArgs) -> ExitCode {
     if let Err(err) = builderbar::keys::render_vm_keys_folder(&paths) {
         return fail(15, &err.to_string());
     }
+    // Not fatal: the runner in place still starts, and the trial's disk
+    // writes stay apart (`vm::trial`).
+    if let Err(err) = builderbar::generations::switch::settle_interrupted(&paths) {
+        tracing::warn!("{err}");
+    }
     let mut config = VmConfig::from_settings(
         &settings,
         vm::config::runner_source(&paths),

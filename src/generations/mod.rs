@@ -97,6 +97,14 @@ pub struct Generation {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StoreFile {
     generations: Vec<Generation>,
+    /// The current generation, made so by a switch that has not yet seen
+    /// it Ready: its boots write to a trial overlay of the disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trial: Option<u32>,
+    /// The identity [`Store::adopt_new`] last took in (the dev VM build):
+    /// only another one makes a new generation at a start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    taken_in: Option<String>,
 }
 
 /// The generations folder and its store.
@@ -167,10 +175,10 @@ impl Store {
         self.adopt_when(candidate, false)
     }
 
-    /// Like [`Store::adopt`], but a runner the store already knows (kept
-    /// as previous, or failed) does not become current again: the choice
-    /// made by a switch or a rollback stands until a new runner comes.
-    /// For the dev VM, adopted at every start.
+    /// Like [`Store::adopt`], for a runner offered at every start (the dev
+    /// VM's build): only one other than the last taken in becomes current,
+    /// so the choice made by a switch or a rollback stands until a new
+    /// build comes, whichever generations were dropped meanwhile.
     pub fn adopt_new(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
         self.adopt_when(candidate, true)
     }
@@ -178,22 +186,26 @@ impl Store {
     fn adopt_when(
         &self,
         candidate: Candidate<'_>,
-        known_stays: bool,
+        offered_at_start: bool,
     ) -> Result<Generation, GenerationError> {
         let (_lock, mut store) = self.locked()?;
+        let taken_in = store.taken_in.as_deref() == Some(candidate.identity.as_str());
         if let Some(current) = store
             .generations
             .iter()
             .find(|g| g.state == GenerationState::Current)
             && current.runner.is_file()
-            && (current.identity == candidate.identity
-                || (known_stays
-                    && store
-                        .generations
-                        .iter()
-                        .any(|g| g.identity == candidate.identity)))
+            && (current.identity == candidate.identity || (offered_at_start && taken_in))
         {
-            return Ok(current.clone());
+            let current = current.clone();
+            if offered_at_start && !taken_in {
+                store.taken_in = Some(candidate.identity);
+                self.write(&store)?;
+            }
+            return Ok(current);
+        }
+        if offered_at_start {
+            store.taken_in = Some(candidate.identity.clone());
         }
         let number = store
             .generations
@@ -218,15 +230,16 @@ impl Store {
             state: GenerationState::Current,
         };
         store.generations.push(made.clone());
+        store.trial = None;
         self.commit(store, number)?;
         Ok(made)
     }
 
-    /// Makes the kept generation `number` current (a switch, or going back
-    /// to the previous one); the one current until now becomes the
+    /// Makes the kept generation `number` current, on trial until
+    /// [`Store::accept`] (a switch); the one current until now becomes the
     /// previous one. Returns it and the one it replaced.
     pub fn select(&self, number: u32) -> Result<Selected, GenerationError> {
-        let (_lock, store) = self.locked()?;
+        let (_lock, mut store) = self.locked()?;
         let chosen = store
             .generations
             .iter()
@@ -244,6 +257,7 @@ impl Store {
                 replaced: None,
             });
         }
+        store.trial = Some(number);
         self.commit(store, number)?;
         Ok(Selected {
             generation: Generation {
@@ -271,6 +285,7 @@ impl Store {
             }
         }
         let mut back = None;
+        store.trial = None;
         for generation in &mut store.generations {
             if generation.number == failed {
                 generation.state = GenerationState::Failed {
@@ -284,6 +299,23 @@ impl Store {
         }
         self.write(&store)?;
         Ok(back)
+    }
+
+    /// The generation on trial, if a switch made one current that has not
+    /// been seen Ready yet.
+    pub fn trial(&self) -> Result<Option<u32>, GenerationError> {
+        Ok(self.read()?.trial)
+    }
+
+    /// Generation `number` was seen Ready: no longer on trial (its trial
+    /// writes are kept).
+    pub fn accept(&self, number: u32) -> Result<(), GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        if store.trial == Some(number) {
+            store.trial = None;
+            self.write(&store)?;
+        }
+        Ok(())
     }
 
     /// The store, read under its lock (held until the guard drops).

@@ -146,6 +146,8 @@ pub fn switch(
         .and_then(|()| start_and_wait(paths, &settings, &service, number, options, on));
     let reason = match tried {
         Ok(ready_after) => {
+            // Proved: its trial writes to the disk are kept.
+            store.accept(number)?;
             return Ok(Switched {
                 generation: selected.generation,
                 replaced: selected.replaced,
@@ -279,7 +281,7 @@ struct Switching {
 impl Switching {
     fn begin(paths: &Paths, number: u32) -> Result<Switching, SwitchError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let path = paths.switch_lock();
+        let path = crate::vm::config::vm_paths(paths).switch_lock;
         let lock_error = |source| SwitchError::Lock {
             path: path.clone(),
             source,
@@ -328,9 +330,42 @@ impl Drop for Switching {
 
 /// The generation a runner switch is trying now, if one runs.
 pub fn switching(paths: &Paths) -> Option<u32> {
-    let path = paths.switch_lock();
-    let number = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
-    crate::fsutil::is_locked(&path)
+    switching_at(&crate::vm::config::vm_paths(paths).switch_lock)
+}
+
+/// [`switching`], given the switch's lock file.
+pub fn switching_at(lock: &Path) -> Option<u32> {
+    let number = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
+    crate::fsutil::is_locked(lock)
         .unwrap_or(false)
         .then_some(number)
+}
+
+/// Before the supervisor starts: a generation left on trial by a switch
+/// that is gone (killed before it saw the generation Ready or went back)
+/// is given up as a failed one, and the one it replaced is current again,
+/// so the service starts a runner that was proved, on the disk as it was.
+pub fn settle_interrupted(paths: &Paths) -> Result<(), SwitchError> {
+    let store = Store::new(paths);
+    let Some(number) = store.trial()? else {
+        return Ok(());
+    };
+    if switching(paths) == Some(number) {
+        return Ok(());
+    }
+    let replaced = store
+        .list()?
+        .into_iter()
+        .find(|g| g.state == super::GenerationState::Previous)
+        .map(|g| g.number);
+    let reason = "the switch trying it was interrupted before it was Ready";
+    tracing::warn!(generation = number, "{reason}: going back");
+    if let Some(back) = store.fail_back(number, reason, Vec::new(), replaced)? {
+        let source = crate::vm::config::runner_source(paths);
+        point(paths, &source, &back).map_err(|reason| SwitchError::Point {
+            number: back.number,
+            reason,
+        })?;
+    }
+    Ok(())
 }

@@ -190,29 +190,39 @@ fn a_generation_that_failed_keeps_why_and_the_one_before_is_current_again() {
     assert!(store.current().unwrap().is_none());
 }
 
+fn offer(store: &Store, identity: &str) -> u32 {
+    let mut make = make_runner("a dev build's runner");
+    store
+        .adopt_new(Candidate {
+            identity: identity.into(),
+            built_from: identity.into(),
+            make: &mut make,
+        })
+        .unwrap()
+        .number
+}
+
 #[test]
-fn a_dev_build_already_known_does_not_undo_a_switch() {
+fn the_dev_build_offered_at_every_start_does_not_undo_a_switch() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::at(dir.path());
-    adopt(&store, "a", "one");
-    adopt(&store, "b", "two");
-    store.select(1).unwrap();
-    let mut make = make_runner("never written");
-    let kept = store
-        .adopt_new(Candidate {
-            identity: "b".into(),
-            built_from: "b".into(),
-            make: &mut make,
-        })
-        .unwrap();
-    assert_eq!(kept.number, 1, "the switch stands");
-    let mut make = make_runner("three");
-    let new = store
-        .adopt_new(Candidate {
-            identity: "c".into(),
-            built_from: "c".into(),
-            make: &mut make,
-        })
-        .unwrap();
-    assert_eq!(new.number, 3, "a new build comes in");
+    assert_eq!(offer(&store, "dev a"), 1);
+    adopt(&store, "two", "two");
+    adopt(&store, "three", "three");
+    // Generation 1 was dropped with the third; the switch to 2 stands.
+    store.select(2).unwrap();
+    assert_eq!(offer(&store, "dev a"), 2, "the switch stands");
+    store.select(3).unwrap();
+    assert_eq!(offer(&store, "dev a"), 3);
+    assert_eq!(offer(&store, "dev b"), 4, "a new build comes in");
+    assert_eq!(offer(&store, "dev b"), 4);
+}
+
+#[test]
+fn a_store_from_before_takes_in_the_current_build_without_a_new_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "dev a", "one");
+    assert_eq!(offer(&store, "dev a"), 1);
+    assert_eq!(states(&store), [(1, GenerationState::Current)]);
 }

@@ -109,7 +109,7 @@ pub fn spawn(config: MonitorConfig) -> Result<watch::Receiver<Health>, MonitorEr
     let watched = [
         crate::vm::config::vm_paths(&config.paths).status_file,
         stopped_marker(&config.paths),
-        config.paths.switch_lock(),
+        crate::vm::config::vm_paths(&config.paths).switch_lock,
     ]
     .map(|path| path.file_name().map(ToOwned::to_owned));
     let mut watcher =

@@ -74,6 +74,12 @@ pub struct VmPaths {
     /// process dies, so a crash never leaves a start blocked.
     pub lock_file: PathBuf,
     pub log_file: PathBuf,
+    /// Held by a runner switch while it runs; names the generation tried.
+    pub switch_lock: PathBuf,
+    /// A switch's trial boot writes here, over `disk` (`vm::trial`).
+    pub trial_disk: PathBuf,
+    /// The generation `trial_disk` was made for.
+    pub trial_disk_owner: PathBuf,
     /// The runner generations (`generations::Store`): the dev VM's runner
     /// is its current generation's.
     pub generations_dir: PathBuf,
@@ -96,6 +102,9 @@ impl VmPaths {
             status_file: state_dir.join("status.json"),
             lock_file: state_dir.join("supervisor.lock"),
             log_file: log_file.to_path_buf(),
+            switch_lock: state_dir.join("switch.lock"),
+            trial_disk: state_dir.join("disk.trial.qcow2"),
+            trial_disk_owner: state_dir.join("disk.trial.generation"),
             generations_dir: generations_dir.to_path_buf(),
         }
     }

@@ -13,6 +13,7 @@ mod runner_launch;
 mod sshd_wait;
 pub mod status;
 pub mod supervisor;
+mod trial;
 
 pub use config::{DiskLayout, RunnerSource, VmConfig, VmPaths};
 pub use exit::SupervisorError;

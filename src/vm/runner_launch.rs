@@ -5,7 +5,7 @@
 //! bakes none in: `virtualisation.forwardPorts = [ ]`, so a port change
 //! rebuilds nothing), and the host's CA bundle for `useHostCerts`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use execfile::Spawn;
@@ -50,6 +50,7 @@ pub(crate) fn start(
     config: &VmConfig,
     paths: &VmPaths,
     runner: &PathBuf,
+    disk: &Path,
     forward_port: u16,
 ) -> Result<Child, SupervisorError> {
     let qemu_opts = format!(
@@ -75,7 +76,8 @@ pub(crate) fn start(
     }
     command
         .current_dir(&paths.state_dir)
-        .env("NIX_DISK_IMAGE", &paths.disk)
+        // The builder's disk, or a switch's trial overlay over it.
+        .env("NIX_DISK_IMAGE", disk)
         .env("KEYS", &paths.keys_dir)
         .env("TMPDIR", &paths.tmp_dir)
         .env("USE_TMPDIR", "1")

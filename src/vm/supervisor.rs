@@ -22,6 +22,7 @@ use crate::vm::preflight;
 use crate::vm::qmp::Qmp;
 use crate::vm::runner_launch;
 use crate::vm::status::{ExitKind, LastExit, StatusFile, VmState, process_alive};
+use crate::vm::trial;
 
 /// A failed run that lasted this long starts a new count of failures.
 const LASTING_RUN: Duration = Duration::from_secs(60);
@@ -189,6 +190,7 @@ impl Vm<'_> {
     ) -> Result<Booted, SupervisorError> {
         let (config, paths) = (self.config, self.paths);
         preflight::disk_not_in_use(&self.tools.qemu_img, &paths.disk)?;
+        let settled = trial::settle(self.tools, paths, config.ephemeral)?;
         if config.ephemeral || !paths.disk.exists() {
             preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
         }
@@ -210,7 +212,8 @@ impl Vm<'_> {
         preflight::space_for_disk(&paths.disk, config.disk_bytes)?;
         reset_dir(&paths.tmp_dir)?;
 
-        let mut child = runner_launch::start(config, paths, self.runner, forward_port)?;
+        let image = trial::image_for_boot(self.tools, paths, settled)?;
+        let mut child = runner_launch::start(config, paths, self.runner, &image, forward_port)?;
         let pumps = crate::vm::log::pump_output(&mut child, self.log);
         let pid = child.id();
         crate::fsutil::write_atomic(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)

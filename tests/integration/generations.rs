@@ -14,7 +14,7 @@ use crate::support::home::Home;
 use crate::support::services::{Launchd, wait_ssh};
 use crate::support::vm::dev_vm;
 
-fn generations(home: &Home) -> serde_json::Value {
+pub(crate) fn generations(home: &Home) -> serde_json::Value {
     serde_json::from_str(&home.cli_ok(&["runner", "list", "--json"])).unwrap()
 }
 
@@ -66,19 +66,25 @@ fn the_first_start_makes_generation_1_and_the_next_start_starts_it_as_it_is() {
 /// The service (launchd played by its double) running generation 1, the dev
 /// VM, and a generation 2 kept beside it whose runner is `script`, as if
 /// made earlier and replaced: `runner switch 2` will start it.
-fn with_second_generation<'h>(home: &'h Home, script: &str) -> Launchd<'h> {
+pub(crate) fn with_second_generation<'h>(home: &'h Home, script: &str) -> Launchd<'h> {
     let launchd = Launchd::new(home);
     launchd.cli_ok(&["start"]);
     wait_ssh(home, Duration::from_secs(120));
+    assert_eq!(add_generation(home, script), 2);
+    launchd
+}
+
+/// Keeps a new generation beside the current one, which stays current (as
+/// if the new one had been made and then switched away from): its runner
+/// is `script`, in which GENERATION_1 names generation 1's runner.
+pub(crate) fn add_generation(home: &Home, script: &str) -> u32 {
     let store = Store::at(&home.root().join("generations"));
-    let first = store
-        .current()
-        .unwrap()
-        .expect("the start made generation 1");
+    let current = store.current().unwrap().expect("a current generation");
+    let first = store.get(1).unwrap().expect("generation 1");
     let script = script.replace("GENERATION_1", first.runner.to_str().unwrap());
-    store
+    let made = store
         .adopt(Candidate {
-            identity: "a test's generation 2".into(),
+            identity: format!("a test's generation made after {}", current.number),
             built_from: "a test's stand-in".into(),
             make: &mut |dir| {
                 let runner = dir.join("runner");
@@ -87,11 +93,12 @@ fn with_second_generation<'h>(home: &'h Home, script: &str) -> Launchd<'h> {
             },
         })
         .unwrap();
-    store.select(first.number).unwrap();
-    launchd
+    store.select(current.number).unwrap();
+    store.accept(current.number).unwrap();
+    made.number
 }
 
-fn switch(launchd: &Launchd<'_>, args: &[&str]) -> (bool, String) {
+pub(crate) fn switch(launchd: &Launchd<'_>, args: &[&str]) -> (bool, String) {
     let out = launchd.cli(&[&["runner", "switch"], args].concat());
     let said = format!(
         "{}{}",
@@ -101,7 +108,7 @@ fn switch(launchd: &Launchd<'_>, args: &[&str]) -> (bool, String) {
     (out.status.success(), said)
 }
 
-fn state_of(list: &serde_json::Value, number: u64) -> &serde_json::Value {
+pub(crate) fn state_of(list: &serde_json::Value, number: u64) -> &serde_json::Value {
     list.as_array()
         .unwrap()
         .iter()

@@ -26,3 +26,4 @@ mod service;
 mod settings_store;
 mod setup_flow;
 mod supervisor;
+mod trial_disk;

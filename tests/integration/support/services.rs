@@ -47,17 +47,23 @@ impl<'h> Launchd<'h> {
 
     /// `cli` with more environment.
     pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// `builderbar ARGS` with launchd played by the double, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
         let wait4path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/wait4path");
-        self.home
-            .command()
+        let mut command = self.home.command();
+        command
             .args(args)
             .env("BUILDERBAR_LAUNCHCTL", launchctl_double())
             .env("LAUNCHCTL_DOUBLE_STATE", &self.state)
             .env("BUILDERBAR_WAIT4PATH", wait4path)
-            .env("HOME", self.home.root().join("user-home"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
+            .env("HOME", self.home.root().join("user-home"));
+        command
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {

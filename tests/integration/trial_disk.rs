@@ -1,0 +1,110 @@
+//! A runner switch's trial boot writes to an overlay of the builder's disk
+//! (`vm::trial`), for real with the dev VM under the launchctl double: a
+//! generation that damages the disk and fails leaves it as it was; a
+//! generation seen Ready keeps its writes; the supervisor killed with
+//! SIGKILL mid-switch leaves a service that starts a working runner on an
+//! intact disk.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::generations::{add_generation, generations, state_of, switch};
+use crate::support::home::Home;
+use crate::support::services::{Launchd, wait_ssh};
+use crate::support::wait;
+
+const BOOT: Duration = Duration::from_secs(120);
+
+/// Overwrites the first 64 KiB of whatever disk it is given (the ext4
+/// superblock among them), then fails as a broken QEMU would.
+const DAMAGING: &str = "#!/bin/sh\nqemu-io -f qcow2 -c 'write -P 0x5a 0 64k' \"$NIX_DISK_IMAGE\" >&2\necho 'qemu: this runner cannot boot' >&2\nexit 1\n";
+/// Generation 1's dev VM again, through a runner of its own.
+const GOOD: &str = "#!/bin/sh\necho 'the new generation starts' >&2\nexec GENERATION_1 \"$@\"\n";
+
+fn marker(home: &Home) -> String {
+    home.ssh_ok("cat /nix/var/marker").trim().to_owned()
+}
+
+#[test]
+fn a_failed_generation_leaves_the_disk_as_it_was_and_a_ready_one_keeps_its_writes() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    wait_ssh(&home, BOOT);
+    home.ssh_ok("echo before > /nix/var/marker && sync");
+
+    let damaging = add_generation(&home, DAMAGING);
+    let (ok, said) = switch(&launchd, &[&damaging.to_string()]);
+    assert!(!ok && said.contains("went back to generation 1"), "{said}");
+    assert!(
+        home.log().contains("wrote 65536/65536 bytes"),
+        "the runner did write: {}",
+        home.log()
+    );
+    assert_eq!(marker(&home), "before", "the disk is as it was");
+    let trial_disk = home.root().join("state/disk.trial.qcow2");
+    assert!(!trial_disk.exists(), "the failed trial's writes are gone");
+
+    let good = add_generation(&home, GOOD);
+    let (ok, said) = switch(&launchd, &[&good.to_string()]);
+    assert!(ok, "{said}");
+    assert!(
+        trial_disk.exists(),
+        "the new generation runs on the overlay"
+    );
+    home.ssh_ok("echo during >> /nix/var/marker && sync");
+    // Its next boot commits the overlay into the disk.
+    launchd.cli_ok(&["restart"]);
+    wait_ssh(&home, BOOT);
+    assert!(!trial_disk.exists(), "committed and removed");
+    assert_eq!(marker(&home), "before\nduring");
+    assert!(
+        home.log()
+            .contains("the trial writes of a generation seen Ready are now the builder's disk"),
+        "{}",
+        home.log()
+    );
+}
+
+#[test]
+fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    wait_ssh(&home, BOOT);
+    home.ssh_ok("echo before > /nix/var/marker && sync");
+    // Slow to boot, so that the switch is still waiting when it is killed.
+    let slow = add_generation(&home, "#!/bin/sh\nsleep 3\nexec GENERATION_1 \"$@\"\n");
+    let first_supervisor = home.status_file()["supervisor_pid"].as_u64();
+    let mut command = launchd.command(&["runner", "switch", &slow.to_string()]);
+    let switching = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let trial_supervisor = wait::until(BOOT, Duration::from_millis(50), || {
+        let status = home.status_file();
+        let pid = status["supervisor_pid"].as_u64()?;
+        (Some(pid) != first_supervisor && home.root().join("state/disk.trial.qcow2").exists())
+            .then_some(pid)
+    })
+    .expect("the trial boot began");
+    crate::support::services::kill(trial_supervisor, rustix::process::Signal::KILL);
+
+    let out = switching.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && said.contains("went back to generation 1, which is Ready"),
+        "{said}"
+    );
+    wait_ssh(&home, BOOT);
+    assert_eq!(marker(&home), "before");
+    let list = generations(&home);
+    assert_eq!(state_of(&list, 1)["state"], "current");
+    assert_eq!(state_of(&list, u64::from(slow))["state"], "failed");
+    assert_eq!(launchd.status()["state"], "running");
+}
