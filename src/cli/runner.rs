@@ -59,6 +59,20 @@ pub fn run(command: Command) -> Result<()> {
                 switched.generation.built_from,
                 switched.ready_after.as_secs()
             );
+            match &switched.store_check {
+                Some(checked) => {
+                    println!(
+                        "Nix's database on the builder: {} registration(s) of paths that are gone removed.",
+                        checked.removed
+                    );
+                    for line in &checked.complaints {
+                        println!("  {line}");
+                    }
+                }
+                None => println!(
+                    "Nix's database on the builder could not be checked; `builderbar logs` says why."
+                ),
+            }
         }
     }
     Ok(())
@@ -70,6 +84,9 @@ fn say(event: SwitchEvent, last_state: &mut String) {
     match event {
         SwitchEvent::Stopping => eprintln!("Stopping the builder…"),
         SwitchEvent::Starting { number } => eprintln!("Starting generation {number}…"),
+        SwitchEvent::CheckingStore => {
+            eprintln!("Checking Nix's database on the builder for paths that are gone…")
+        }
         SwitchEvent::Waiting { state, elapsed } => {
             if *last_state != state {
                 eprintln!("  {state} ({} s)", elapsed.as_secs());

@@ -19,6 +19,7 @@
 //! the generation before that is removed with its files.
 
 pub mod dev;
+pub mod store_check;
 pub mod switch;
 
 use std::path::{Path, PathBuf};

@@ -53,9 +53,19 @@ impl Default for SwitchOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwitchEvent {
     Stopping,
-    Starting { number: u32 },
-    Waiting { state: String, elapsed: Duration },
-    GoingBack { number: u32, reason: String },
+    Starting {
+        number: u32,
+    },
+    Waiting {
+        state: String,
+        elapsed: Duration,
+    },
+    /// Ready: Nix's database on the builder is checked for paths gone.
+    CheckingStore,
+    GoingBack {
+        number: u32,
+        reason: String,
+    },
 }
 
 /// A switch that ended with the generation serving builds.
@@ -66,6 +76,9 @@ pub struct Switched {
     pub replaced: Option<Generation>,
     /// From the start to Ready.
     pub ready_after: Duration,
+    /// `nix-store --verify` on the builder; `None` when it could not run
+    /// (logged: the generation serves builds all the same).
+    pub store_check: Option<super::store_check::StoreChecked>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,12 +159,17 @@ pub fn switch(
         .and_then(|()| start_and_wait(paths, &settings, &service, number, options, on));
     let reason = match tried {
         Ok(ready_after) => {
+            on(SwitchEvent::CheckingStore);
+            let store_check = super::store_check::check_builder_store(paths, &settings)
+                .inspect_err(|why| tracing::warn!("could not check the builder's store: {why}"))
+                .ok();
             // Proved: its trial writes to the disk are kept.
             store.accept(number)?;
             return Ok(Switched {
                 generation: selected.generation,
                 replaced: selected.replaced,
                 ready_after,
+                store_check,
             });
         }
         Err(reason) => reason,

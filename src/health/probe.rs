@@ -232,6 +232,30 @@ impl Probe {
         }
     }
 
+    /// Runs `command` on the builder over the probe's session (connecting
+    /// first when there is none): its exit code and standard output.
+    pub async fn run(&mut self, command: &str, timeout: Duration) -> Result<(u32, String), String> {
+        if !self.connected() {
+            self.session = None;
+            match self.connect().await {
+                Ok(session) => self.session = Some(session),
+                Err(ProbeOutcome::Unreachable(why)) => return Err(why),
+                Err(ProbeOutcome::HostKeyMismatch { .. }) => {
+                    return Err("the builder presented another host key".into());
+                }
+                Err(ProbeOutcome::Answered { .. }) => return Err("no session".into()),
+            }
+        }
+        let Some(session) = self.session.as_ref() else {
+            return Err("no session".into());
+        };
+        match tokio::time::timeout(timeout, exec(session, command)).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(err)) => Err(format!("the SSH session broke: {err}")),
+            Err(_) => Err(format!("it did not finish within {} s", timeout.as_secs())),
+        }
+    }
+
     async fn connect(&mut self) -> Result<client::Handle<Pinned>, ProbeOutcome> {
         let stream = self
             .greeter

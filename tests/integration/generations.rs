@@ -123,8 +123,30 @@ fn a_switch_starts_the_chosen_generation_and_waits_until_it_is_ready() {
         &home,
         "#!/bin/sh\necho 'generation 2 starts' >&2\nexec GENERATION_1 \"$@\"\n",
     );
+    // A path Nix's database lists whose files are gone, as an old store
+    // image's paths are after a swap (docs/MACOS.md §1).
+    let gone = home.ssh_ok(
+        "echo gone > /tmp/f && p=$(nix-store --add /tmp/f) && chmod -R u+w \"$p\" && rm -rf \"$p\" && echo \"$p\"",
+    );
+    let gone = gone.trim();
+    assert!(
+        home.ssh(&format!("nix-store --check-validity {gone}"))
+            .status
+            .success()
+    );
     let (ok, said) = switch(&launchd, &["2"]);
     assert!(ok, "{said}");
+    assert!(
+        said.contains("1 registration(s) of paths that are gone removed"),
+        "{said}"
+    );
+    assert!(
+        !home
+            .ssh(&format!("nix-store --check-validity {gone}"))
+            .status
+            .success(),
+        "the registration is gone"
+    );
     assert!(said.contains("Stopping the builder"), "{said}");
     assert!(said.contains("Starting generation 2"), "{said}");
     assert!(

@@ -108,3 +108,42 @@ fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk()
     assert_eq!(state_of(&list, u64::from(slow))["state"], "failed");
     assert_eq!(launchd.status()["state"], "running");
 }
+
+#[test]
+fn a_switch_killed_mid_trial_is_given_up_at_the_next_start() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    wait_ssh(&home, BOOT);
+    home.ssh_ok("echo before > /nix/var/marker && sync");
+    let slow = add_generation(&home, "#!/bin/sh\nsleep 3\nexec GENERATION_1 \"$@\"\n");
+    let mut switching = launchd
+        .command(&["runner", "switch", &slow.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let trial_disk = home.root().join("state/disk.trial.qcow2");
+    wait::until(BOOT, Duration::from_millis(50), || {
+        trial_disk.exists().then_some(())
+    })
+    .expect("the trial boot began");
+    switching.kill().unwrap();
+    switching.wait().unwrap();
+    // The generation on trial runs on, on its overlay, until the next start.
+    launchd.cli_ok(&["restart"]);
+    wait_ssh(&home, BOOT);
+    let list = generations(&home);
+    assert_eq!(state_of(&list, 1)["state"], "current");
+    let failed = state_of(&list, u64::from(slow));
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the switch trying it was interrupted"),
+        "{failed:#}"
+    );
+    assert!(!trial_disk.exists(), "its writes dropped");
+    assert_eq!(marker(&home), "before");
+}
