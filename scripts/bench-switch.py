@@ -9,8 +9,9 @@
   until it returns with the generation before Ready again;
 - for scale, `builderbar restart` until `status --watch` says Ready.
 
-The second and third generations are written into the store beside the
-first (the dev VM, made by the first start), as a newer build would be.
+Each round's generations are written into the store beside the others
+(a copy of the dev VM's runner, made by the first start, and a broken one),
+as newer builds would be.
 Linux service backend; the dev VM's Nix flavour.
 
     scripts/with-secret-service.sh scripts/bench-switch.py [RUNS]
@@ -25,24 +26,25 @@ TITLE = "Runner switch and the way back"
 BROKEN = "#!/bin/sh\necho 'qemu: this runner cannot boot' >&2\nexit 1\n"
 
 
-def add_generations(home):
-    """Generation 2 (the dev VM again, through a runner of its own) and 3
-    (a runner that exits), both kept beside generation 1."""
+def add_generation(home, text):
+    """Keeps a generation whose runner is `text` beside the others (as a
+    failed one, which a switch may try again), as a newer build would be;
+    returns its number."""
     store_file = home / "generations" / "store.json"
     store = json.loads(store_file.read_text())
-    first = store["generations"][0]
-    for number, text in ((2, f"#!/bin/sh\nexec {first['runner']} \"$@\"\n"), (3, BROKEN)):
-        folder = home / "generations" / str(number)
-        folder.mkdir()
-        runner = folder / "runner"
-        runner.write_text(text)
-        runner.chmod(0o755)
-        store["generations"].append({
-            "number": number, "runner": str(runner), "built_from": f"bench {number}",
-            "identity": f"bench {number}", "made_at": first["made_at"],
-            "state": "failed", "reason": "not tried yet",
-        })
+    number = max(g["number"] for g in store["generations"]) + 1
+    folder = home / "generations" / str(number)
+    folder.mkdir()
+    runner = folder / "runner"
+    runner.write_text(text)
+    runner.chmod(0o755)
+    store["generations"].append({
+        "number": number, "runner": str(runner), "built_from": f"bench {number}",
+        "identity": f"bench {number}", "made_at": store["generations"][0]["made_at"],
+        "state": "failed", "reason": "not tried yet",
+    })
     store_file.write_text(json.dumps(store))
+    return number
 
 
 def switch(ours, number, ok):
@@ -64,14 +66,12 @@ def main():
         ours.run("keys", "show")
         try:
             ours.start_to_ready()
-            add_generations(home)
+            # The dev VM's runner: each new good generation is a copy of it.
+            dev_runner = (home / "generations" / "1" / "runner").read_text()
             switches, backs, restarts = [], [], []
-            current = 1
             for _ in range(RUNS):
-                target = 2 if current == 1 else 1
-                switches.append(switch(ours, target, True))
-                current = target
-                backs.append(switch(ours, 3, False))
+                switches.append(switch(ours, add_generation(home, dev_runner), True))
+                backs.append(switch(ours, add_generation(home, BROKEN), False))
                 ours.run("stop")
                 restarts.append(ours.start_to_ready())
         finally:
@@ -86,9 +86,10 @@ def main():
         f"`scripts/with-secret-service.sh scripts/bench-switch.py {RUNS}` (`make bench`, "
         "release build, Linux service backend, the dev VM's Nix flavour): "
         "`builderbar runner switch N` from the call until it returns. A switch stops the "
-        "builder cleanly, starts generation N and waits for the health monitor's Ready; "
-        "the way back is a switch to a generation whose runner exits at once, until the "
-        "generation before is Ready again. For scale: `builderbar start` to Ready after a stop.",
+        "builder cleanly, starts generation N, waits for the health monitor's Ready and "
+        "checks Nix's database on the builder (`nix-store --verify`); the way back is a "
+        "switch to a generation whose runner exits at once, until the generation before is "
+        "Ready again (no database check). For scale: `builderbar start` to Ready after a stop.",
         "",
         "| | median | runs |",
         "| --- | --- | --- |",

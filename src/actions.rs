@@ -346,6 +346,16 @@ pub fn runner_switch(
     crate::generations::switch::switch(paths, number, options, on)
 }
 
+/// Switches the builder back to its previous generation
+/// (`builderbar runner rollback`).
+pub fn runner_roll_back(
+    paths: &Paths,
+    options: &crate::generations::switch::SwitchOptions,
+    on: &mut dyn FnMut(crate::generations::switch::SwitchEvent),
+) -> Result<crate::generations::switch::Switched, crate::generations::switch::SwitchError> {
+    crate::generations::switch::roll_back(paths, options, on)
+}
+
 pub fn test_build(
     paths: &Paths,
     sysroot: Option<&Path>,

@@ -167,8 +167,11 @@ fn clean_exit_is_not_restarted() {
 fn failing_program_is_restarted_no_faster_than_the_throttle() {
     let mut f = Fixture::new();
     f.load(&f.job("t.fail", "date +%s.%N >> starts; exit 1"));
-    wait_for("three starts", || {
+    // The status says `runs` once the double has spawned the program and
+    // written it down, which may come after the program's own line.
+    wait_for("three starts, recorded", || {
         read(&f.path("starts")).lines().count() >= 3
+            && f.status("t.fail").is_some_and(|s| s.runs >= 3)
     });
     let starts: Vec<f64> = read(&f.path("starts"))
         .lines()

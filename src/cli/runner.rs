@@ -1,10 +1,10 @@
-//! `builderbar runner list [--json]` and `builderbar runner switch GEN`:
-//! the builder's runner generations.
+//! `builderbar runner list [--json]`, `runner switch GEN` and
+//! `runner rollback`: the builder's runner generations.
 
 use std::time::Duration;
 
 use anyhow::Result;
-use builderbar::generations::switch::{SwitchEvent, SwitchOptions};
+use builderbar::generations::switch::{SwitchEvent, SwitchOptions, Switched};
 use builderbar::generations::{Generation, GenerationState};
 use builderbar::paths::Paths;
 
@@ -27,6 +27,13 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Switch the builder back to the previous generation, the one the
+    /// current one replaced, the same way
+    Rollback {
+        /// Seconds the generation may take to become Ready
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -45,37 +52,55 @@ pub fn run(command: Command) -> Result<()> {
             timeout,
         } => {
             let paths = Paths::from_env()?;
-            let options = SwitchOptions {
-                ready_timeout: Duration::from_secs(timeout),
-            };
+            let mut last_state = String::new();
+            let switched = builderbar::actions::runner_switch(
+                &paths,
+                generation,
+                &options(timeout),
+                &mut |event| say(event, &mut last_state),
+            )?;
+            report(&switched);
+        }
+        Command::Rollback { timeout } => {
+            let paths = Paths::from_env()?;
             let mut last_state = String::new();
             let switched =
-                builderbar::actions::runner_switch(&paths, generation, &options, &mut |event| {
+                builderbar::actions::runner_roll_back(&paths, &options(timeout), &mut |event| {
                     say(event, &mut last_state)
                 })?;
-            println!(
-                "The builder runs generation {} ({}), Ready after {} s.",
-                switched.generation.number,
-                switched.generation.built_from,
-                switched.ready_after.as_secs()
-            );
-            match &switched.store_check {
-                Some(checked) => {
-                    println!(
-                        "Nix's database on the builder: {} registration(s) of paths that are gone removed.",
-                        checked.removed
-                    );
-                    for line in &checked.complaints {
-                        println!("  {line}");
-                    }
-                }
-                None => println!(
-                    "Nix's database on the builder could not be checked; `builderbar logs` says why."
-                ),
-            }
+            report(&switched);
         }
     }
     Ok(())
+}
+
+fn options(timeout_secs: u64) -> SwitchOptions {
+    SwitchOptions {
+        ready_timeout: Duration::from_secs(timeout_secs),
+    }
+}
+
+fn report(switched: &Switched) {
+    println!(
+        "The builder runs generation {} ({}), Ready after {} s.",
+        switched.generation.number,
+        switched.generation.built_from,
+        switched.ready_after.as_secs()
+    );
+    match &switched.store_check {
+        Some(checked) => {
+            println!(
+                "Nix's database on the builder: {} registration(s) of paths that are gone removed.",
+                checked.removed
+            );
+            for line in &checked.complaints {
+                println!("  {line}");
+            }
+        }
+        None => println!(
+            "Nix's database on the builder could not be checked; `builderbar logs` says why."
+        ),
+    }
 }
 
 /// Progress on stderr: a line per step, and the state while waiting only

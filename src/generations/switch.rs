@@ -93,6 +93,10 @@ pub enum SwitchError {
     RunnerGiven(String),
     #[error("generation {0} is already the builder's current one")]
     AlreadyCurrent(u32),
+    #[error(
+        "there is no previous generation to go back to; `builderbar runner list` shows the generations kept"
+    )]
+    NoPrevious,
     #[error("another runner switch is under way; wait until it ends")]
     Busy,
     #[error("could not take {}: {source}", .path.display())]
@@ -143,13 +147,17 @@ pub fn switch(
     {
         return Err(SwitchError::RunnerGiven(path.display().to_string()));
     }
+    let _switching = Switching::begin(paths, number)?;
+    // Holding the lock, any generation still on trial was left by a switch
+    // that is gone: given up first, so its disk writes are not kept.
+    let orphaned = store.trial()?;
     let target = store.get(number)?.ok_or(GenerationError::NoSuch(number))?;
-    if target.state == super::GenerationState::Current {
+    if target.state == super::GenerationState::Current && orphaned.is_none() {
         return Err(SwitchError::AlreadyCurrent(number));
     }
+    give_up_orphaned_trial(paths, &store)?;
     let settings = SettingsStore::open(paths)?.load()?.settings;
     let service = Service::for_platform(paths);
-    let _switching = Switching::begin(paths, number)?;
 
     on(SwitchEvent::Stopping);
     service.stop().map_err(SwitchError::Stop)?;
@@ -206,6 +214,21 @@ pub fn switch(
             again,
         }),
     }
+}
+
+/// Switches the builder back to the previous generation, the one the
+/// current one replaced (`builderbar runner rollback`), the same way.
+pub fn roll_back(
+    paths: &Paths,
+    options: &SwitchOptions,
+    on: &mut dyn FnMut(SwitchEvent),
+) -> Result<Switched, SwitchError> {
+    let previous = Store::new(paths)
+        .list()?
+        .into_iter()
+        .find(|g| g.state == super::GenerationState::Previous)
+        .ok_or(SwitchError::NoPrevious)?;
+    switch(paths, previous.number, options, on)
 }
 
 /// Makes the service start `generation`: on macOS `<root>/runner` is
@@ -364,13 +387,19 @@ pub fn switching_at(lock: &Path) -> Option<u32> {
 /// is given up as a failed one, and the one it replaced is current again,
 /// so the service starts a runner that was proved, on the disk as it was.
 pub fn settle_interrupted(paths: &Paths) -> Result<(), SwitchError> {
-    let store = Store::new(paths);
+    if switching(paths).is_some() {
+        // A live switch owns the trial (it gave up any orphan first).
+        return Ok(());
+    }
+    give_up_orphaned_trial(paths, &Store::new(paths))
+}
+
+/// Gives up the generation on trial, if any, as failed: the one before it
+/// is current again and the service is pointed at it.
+fn give_up_orphaned_trial(paths: &Paths, store: &Store) -> Result<(), SwitchError> {
     let Some(number) = store.trial()? else {
         return Ok(());
     };
-    if switching(paths) == Some(number) {
-        return Ok(());
-    }
     let replaced = store
         .list()?
         .into_iter()

@@ -188,6 +188,12 @@ fn a_switch_starts_the_chosen_generation_and_waits_until_it_is_ready() {
     );
     let (ok, said) = switch(&launchd, &["9"]);
     assert!(!ok && said.contains("there is no generation 9"), "{said}");
+
+    // Back to the one generation 1 replaced.
+    let out = launchd.cli(&["runner", "rollback"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("runs generation 2"), "{said}");
 }
 
 /// The app's part played by `builderbar monitor`: it raises nothing while
@@ -235,6 +241,12 @@ fn a_generation_whose_runner_exits_is_marked_failed_and_the_builder_goes_back() 
     let table = home.cli_ok(&["runner", "list"]);
     assert!(table.contains("   2  failed "), "{table}");
     assert!(table.contains("| "), "the log lines: {table}");
+    let out = launchd.cli(&["runner", "rollback"]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("no previous generation"),
+        "{out:?}"
+    );
 
     let shown = server.wait_shown("New builder generation failed", Duration::from_secs(10));
     assert_eq!(shown.len(), 1, "{shown:#?}");

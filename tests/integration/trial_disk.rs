@@ -66,32 +66,49 @@ fn a_failed_generation_leaves_the_disk_as_it_was_and_a_ready_one_keeps_its_write
     );
 }
 
-#[test]
-fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk() {
-    let home = Home::new();
-    let launchd = Launchd::new(&home);
+/// A switch under way to a generation that boots 3 s late (so that it is
+/// still waiting when something is killed), from generation 1 with a
+/// marker on the disk; returned once the trial boot began, with the pid
+/// of the supervisor that runs it.
+struct SlowSwitch {
+    generation: u32,
+    process: std::process::Child,
+    supervisor: u64,
+}
+
+fn slow_switch_under_way(home: &Home, launchd: &Launchd<'_>) -> SlowSwitch {
     launchd.cli_ok(&["start"]);
-    wait_ssh(&home, BOOT);
+    wait_ssh(home, BOOT);
     home.ssh_ok("echo before > /nix/var/marker && sync");
-    // Slow to boot, so that the switch is still waiting when it is killed.
-    let slow = add_generation(&home, "#!/bin/sh\nsleep 3\nexec GENERATION_1 \"$@\"\n");
+    let generation = add_generation(home, "#!/bin/sh\nsleep 3\nexec GENERATION_1 \"$@\"\n");
     let first_supervisor = home.status_file()["supervisor_pid"].as_u64();
-    let mut command = launchd.command(&["runner", "switch", &slow.to_string()]);
-    let switching = command
+    let process = launchd
+        .command(&["runner", "switch", &generation.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let trial_supervisor = wait::until(BOOT, Duration::from_millis(50), || {
-        let status = home.status_file();
-        let pid = status["supervisor_pid"].as_u64()?;
-        (Some(pid) != first_supervisor && home.root().join("state/disk.trial.qcow2").exists())
-            .then_some(pid)
+    let trial_disk = home.root().join("state/disk.trial.qcow2");
+    let supervisor = wait::until(BOOT, Duration::from_millis(50), || {
+        let pid = home.status_file()["supervisor_pid"].as_u64()?;
+        (Some(pid) != first_supervisor && trial_disk.exists()).then_some(pid)
     })
     .expect("the trial boot began");
-    crate::support::services::kill(trial_supervisor, rustix::process::Signal::KILL);
+    SlowSwitch {
+        generation,
+        process,
+        supervisor,
+    }
+}
 
-    let out = switching.wait_with_output().unwrap();
+#[test]
+fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    let switch = slow_switch_under_way(&home, &launchd);
+    crate::support::services::kill(switch.supervisor, rustix::process::Signal::KILL);
+
+    let out = switch.process.wait_with_output().unwrap();
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -105,7 +122,10 @@ fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk()
     assert_eq!(marker(&home), "before");
     let list = generations(&home);
     assert_eq!(state_of(&list, 1)["state"], "current");
-    assert_eq!(state_of(&list, u64::from(slow))["state"], "failed");
+    assert_eq!(
+        state_of(&list, u64::from(switch.generation))["state"],
+        "failed"
+    );
     assert_eq!(launchd.status()["state"], "running");
 }
 
@@ -113,29 +133,15 @@ fn the_supervisor_killed_mid_switch_leaves_a_working_builder_on_an_intact_disk()
 fn a_switch_killed_mid_trial_is_given_up_at_the_next_start() {
     let home = Home::new();
     let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
-    wait_ssh(&home, BOOT);
-    home.ssh_ok("echo before > /nix/var/marker && sync");
-    let slow = add_generation(&home, "#!/bin/sh\nsleep 3\nexec GENERATION_1 \"$@\"\n");
-    let mut switching = launchd
-        .command(&["runner", "switch", &slow.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let trial_disk = home.root().join("state/disk.trial.qcow2");
-    wait::until(BOOT, Duration::from_millis(50), || {
-        trial_disk.exists().then_some(())
-    })
-    .expect("the trial boot began");
-    switching.kill().unwrap();
-    switching.wait().unwrap();
+    let mut switch = slow_switch_under_way(&home, &launchd);
+    switch.process.kill().unwrap();
+    switch.process.wait().unwrap();
     // The generation on trial runs on, on its overlay, until the next start.
     launchd.cli_ok(&["restart"]);
     wait_ssh(&home, BOOT);
     let list = generations(&home);
     assert_eq!(state_of(&list, 1)["state"], "current");
-    let failed = state_of(&list, u64::from(slow));
+    let failed = state_of(&list, u64::from(switch.generation));
     assert_eq!(failed["state"], "failed");
     assert!(
         failed["reason"]
@@ -144,6 +150,31 @@ fn a_switch_killed_mid_trial_is_given_up_at_the_next_start() {
             .contains("the switch trying it was interrupted"),
         "{failed:#}"
     );
-    assert!(!trial_disk.exists(), "its writes dropped");
+    assert!(
+        !home.root().join("state/disk.trial.qcow2").exists(),
+        "its writes dropped"
+    );
+    assert_eq!(marker(&home), "before");
+}
+
+#[test]
+fn a_switch_after_one_that_was_killed_gives_its_trial_up_first() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    let mut killed = slow_switch_under_way(&home, &launchd);
+    killed.process.kill().unwrap();
+    killed.process.wait().unwrap();
+    // Generation 1 is the previous one now; switching to it gives up the
+    // trial left behind (whose writes must not be kept) and restarts.
+    let (ok, said) = switch(&launchd, &["1"]);
+    assert!(ok, "{said}");
+    assert!(said.contains("runs generation 1"), "{said}");
+    let list = generations(&home);
+    assert_eq!(state_of(&list, 1)["state"], "current");
+    assert_eq!(
+        state_of(&list, u64::from(killed.generation))["state"],
+        "failed"
+    );
+    assert!(!home.root().join("state/disk.trial.qcow2").exists());
     assert_eq!(marker(&home), "before");
 }
