@@ -101,7 +101,7 @@ struct StoreFile {
     /// The current generation, made so by a switch that has not yet seen
     /// it Ready: its boots write to a trial overlay of the disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    trial: Option<u32>,
+    trial: Option<Trial>,
     /// The identity [`Store::adopt_new`] last took in (the dev VM build):
     /// only another one makes a new generation at a start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +112,13 @@ struct StoreFile {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+}
+
+/// A generation on trial and the one it replaced (to go back to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Trial {
+    generation: u32,
+    replaced: Option<u32>,
 }
 
 /// A generation made current, and the one it replaced.
@@ -232,13 +239,14 @@ impl Store {
         };
         store.generations.push(made.clone());
         store.trial = None;
-        self.commit(store, number)?;
+        self.commit(store, number, false)?;
         Ok(made)
     }
 
     /// Makes the kept generation `number` current, on trial until
     /// [`Store::accept`] (a switch); the one current until now becomes the
-    /// previous one. Returns it and the one it replaced.
+    /// previous one, and the previous one before it is kept until the new
+    /// one is proved. Returns it and the one it replaced.
     pub fn select(&self, number: u32) -> Result<Selected, GenerationError> {
         let (_lock, mut store) = self.locked()?;
         let chosen = store
@@ -258,8 +266,11 @@ impl Store {
                 replaced: None,
             });
         }
-        store.trial = Some(number);
-        self.commit(store, number)?;
+        store.trial = Some(Trial {
+            generation: number,
+            replaced: replaced.as_ref().map(|g| g.number),
+        });
+        self.commit(store, number, true)?;
         Ok(Selected {
             generation: Generation {
                 state: GenerationState::Current,
@@ -305,18 +316,34 @@ impl Store {
     /// The generation on trial, if a switch made one current that has not
     /// been seen Ready yet.
     pub fn trial(&self) -> Result<Option<u32>, GenerationError> {
-        Ok(self.read()?.trial)
+        Ok(self.read()?.trial.map(|t| t.generation))
+    }
+
+    /// The generation on trial failed for `reason`: see [`Store::fail_back`],
+    /// back to the one it replaced. `None`: nothing was on trial.
+    pub fn fail_trial(&self, reason: &str) -> Result<Option<Generation>, GenerationError> {
+        let Some(trial) = self.read()?.trial else {
+            return Ok(None);
+        };
+        self.fail_back(trial.generation, reason, Vec::new(), trial.replaced)
     }
 
     /// Generation `number` was seen Ready: no longer on trial (its trial
-    /// writes are kept).
+    /// writes are kept), and of the previous ones only the one it replaced
+    /// stays.
     pub fn accept(&self, number: u32) -> Result<(), GenerationError> {
         let (_lock, mut store) = self.locked()?;
-        if store.trial == Some(number) {
-            store.trial = None;
-            self.write(&store)?;
-        }
-        Ok(())
+        let Some(trial) = store.trial.filter(|t| t.generation == number) else {
+            return Ok(());
+        };
+        store.trial = None;
+        let dropped: Vec<u32> = store
+            .generations
+            .iter()
+            .filter(|g| g.state == GenerationState::Previous && Some(g.number) != trial.replaced)
+            .map(|g| g.number)
+            .collect();
+        self.drop_and_write(store, dropped)
     }
 
     /// The store, read under its lock (held until the guard drops).
@@ -330,9 +357,14 @@ impl Store {
 
     /// Makes `current` the current generation: the one current until now
     /// becomes the previous one, the previous one before it is dropped
-    /// (and its files after the store is written), and only the newest
-    /// failed ones are kept.
-    fn commit(&self, mut store: StoreFile, current: u32) -> Result<(), GenerationError> {
+    /// unless `keep_previous` (and its files after the store is written),
+    /// and only the newest failed ones are kept.
+    fn commit(
+        &self,
+        mut store: StoreFile,
+        current: u32,
+        keep_previous: bool,
+    ) -> Result<(), GenerationError> {
         let mut dropped = Vec::new();
         for generation in &mut store.generations {
             if generation.number == current {
@@ -341,8 +373,8 @@ impl Store {
             }
             match generation.state {
                 GenerationState::Current => generation.state = GenerationState::Previous,
-                GenerationState::Previous => dropped.push(generation.number),
-                GenerationState::Failed { .. } => {}
+                GenerationState::Previous if !keep_previous => dropped.push(generation.number),
+                GenerationState::Previous | GenerationState::Failed { .. } => {}
             }
         }
         let failed: Vec<u32> = store
@@ -352,6 +384,16 @@ impl Store {
             .map(|g| g.number)
             .collect();
         dropped.extend(failed.iter().rev().skip(FAILED_KEPT).copied());
+        self.drop_and_write(store, dropped)
+    }
+
+    /// Writes the store without the `dropped` generations, then removes
+    /// their files.
+    fn drop_and_write(
+        &self,
+        mut store: StoreFile,
+        dropped: Vec<u32>,
+    ) -> Result<(), GenerationError> {
         store.generations.retain(|g| !dropped.contains(&g.number));
         self.write(&store)?;
         // After the store no longer names them: a folder left by a crash

@@ -400,14 +400,9 @@ fn give_up_orphaned_trial(paths: &Paths, store: &Store) -> Result<(), SwitchErro
     let Some(number) = store.trial()? else {
         return Ok(());
     };
-    let replaced = store
-        .list()?
-        .into_iter()
-        .find(|g| g.state == super::GenerationState::Previous)
-        .map(|g| g.number);
     let reason = "the switch trying it was interrupted before it was Ready";
     tracing::warn!(generation = number, "{reason}: going back");
-    if let Some(back) = store.fail_back(number, reason, Vec::new(), replaced)? {
+    if let Some(back) = store.fail_trial(reason)? {
         let source = crate::vm::config::runner_source(paths);
         point(paths, &source, &back).map_err(|reason| SwitchError::Point {
             number: back.number,

@@ -226,3 +226,36 @@ fn a_store_from_before_takes_in_the_current_build_without_a_new_generation() {
     assert_eq!(offer(&store, "dev a"), 1);
     assert_eq!(states(&store), [(1, GenerationState::Current)]);
 }
+
+#[test]
+fn the_previous_generation_is_kept_until_a_switch_is_proved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    adopt(&store, "b", "two");
+    adopt(&store, "c", "three");
+    store.select(2).unwrap();
+    store.fail_back(2, "x", Vec::new(), Some(3)).unwrap();
+    adopt(&store, "d", "four");
+    // 3 previous, 4 current, 2 failed: a switch to 2 again keeps 3 until
+    // 2 is proved.
+    store.select(2).unwrap();
+    assert_eq!(store.trial().unwrap(), Some(2));
+    let back = store.fail_trial("never Ready").unwrap();
+    assert_eq!(back.map(|g| g.number), Some(4));
+    let kept = |store: &Store| {
+        store
+            .list()
+            .unwrap()
+            .into_iter()
+            .filter(|g| g.state == GenerationState::Previous)
+            .map(|g| g.number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(&store), [3], "a failed switch loses nothing");
+    store.select(2).unwrap();
+    store.accept(2).unwrap();
+    assert_eq!(store.trial().unwrap(), None);
+    assert_eq!(kept(&store), [4], "proved: only the one it replaced stays");
+    assert!(!store.generation_dir(3).exists());
+}
