@@ -346,6 +346,17 @@ pub fn runner_switch(
     crate::generations::switch::switch(paths, number, options, on)
 }
 
+/// Has the running builder build its successor, kept as a generation not
+/// tried yet (`builderbar runner build`).
+pub fn runner_build_successor(
+    paths: &Paths,
+    request: &crate::generations::successor::SuccessorRequest,
+    on: &mut dyn FnMut(crate::generations::successor::SuccessorEvent),
+) -> Result<crate::generations::successor::Successor, crate::generations::successor::SuccessorError>
+{
+    crate::generations::successor::build(paths, request, on)
+}
+
 /// Switches the builder back to its previous generation
 /// (`builderbar runner rollback`).
 pub fn runner_roll_back(

@@ -143,6 +143,12 @@ impl Paths {
         self.root.join("runner.nix")
     }
 
+    /// The expression a successor is being built from (macOS); each
+    /// generation keeps its own copy once made.
+    pub fn successor_expr_file(&self) -> PathBuf {
+        self.root.join("successor.nix")
+    }
+
     /// The runner generations: their store and each one's folder.
     pub fn generations_dir(&self) -> PathBuf {
         self.root.join("generations")

@@ -38,19 +38,55 @@ pub fn ensure_built(cache: &Path) -> Result<DevVm> {
 
 /// Returns the dev VM of this flavour, building it first if needed.
 pub fn ensure_flavour(cache: &Path, flavour: Flavour) -> Result<DevVm> {
+    ensure_layered(cache, flavour, &Layer::default())
+}
+
+/// Files added to the guest on top of the flavour's own: what a builder
+/// generation built from other inputs carries on Linux, where the dev VM
+/// stands in for the NixOS system nixpkgs' runner would boot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layer {
+    pub files: Vec<LayerFile>,
+}
+
+/// One file of a [`Layer`]: its absolute path in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFile {
+    pub path: String,
+    pub mode: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Returns the dev VM of this flavour with `layer` added, building it
+/// first if needed. Each layer is a build of its own in the cache.
+pub fn ensure_layered(cache: &Path, flavour: Flavour, layer: &Layer) -> Result<DevVm> {
+    if let Some(bad) = layer
+        .files
+        .iter()
+        .find(|f| !f.path.starts_with('/') || f.path.split('/').any(|part| part == ".."))
+    {
+        return Err(Error::Broken(format!(
+            "a layer file must have an absolute path without `..`: {:?}",
+            bad.path
+        )));
+    }
     let _lock = CacheLock::acquire(cache)?;
     let kernel = kernel::ensure_kernel(cache)?;
     let host_key = ensure_host_key(cache)?;
     let fingerprint = format!(
         "{}-{}",
         flavour.name(),
-        fingerprint(&kernel, flavour, &host_key)?
+        fingerprint(&kernel, flavour, &host_key, layer)?
     );
     let builds = cache.join("builds");
     let dir = builds.join(&fingerprint);
     if !dir.join("ok").exists() {
-        build_into(&kernel, flavour, &host_key, &builds, &dir)?;
-        prune(&builds, flavour, &fingerprint);
+        build_into(&kernel, flavour, &host_key, layer, &builds, &dir)?;
+        // A layered build leaves the plain one alone: the plain build is
+        // what every start offers. Its own next plain build prunes it.
+        if layer.files.is_empty() {
+            prune(&builds, flavour, &fingerprint);
+        }
     }
     Ok(DevVm {
         flavour,
@@ -116,8 +152,14 @@ fn public_line(key: &Path) -> Result<String> {
 
 /// A digest of everything that shapes the guest: the recipe, the flavour,
 /// the guest's files, the kernel package, the host key and the exact host
-/// programs copied in.
-fn fingerprint(kernel: &Kernel, flavour: Flavour, host_key: &HostKey) -> Result<String> {
+/// programs copied in, and the layer's files (when there are any, so a
+/// build without one keeps its name).
+fn fingerprint(
+    kernel: &Kernel,
+    flavour: Flavour,
+    host_key: &HostKey,
+    layer: &Layer,
+) -> Result<String> {
     let mut hash = Sha256::new();
     hash.update(RECIPE_VERSION);
     hash.update(flavour.name());
@@ -140,6 +182,15 @@ fn fingerprint(kernel: &Kernel, flavour: Flavour, host_key: &HostKey) -> Result<
         }
         crate::nix::fingerprint(&mut hash)?;
     }
+    for file in &layer.files {
+        hash.update(format!(
+            "layer\0{}\0{}\0{}\0",
+            file.path,
+            file.mode,
+            file.bytes.len()
+        ));
+        hash.update(&file.bytes);
+    }
     let digest = hash.finalize();
     Ok(digest
         .iter()
@@ -152,6 +203,7 @@ fn build_into(
     kernel: &Kernel,
     flavour: Flavour,
     host_key: &HostKey,
+    layer: &Layer,
     builds: &Path,
     dir: &Path,
 ) -> Result<()> {
@@ -164,7 +216,10 @@ fn build_into(
         .tempdir_in(builds)
         .map_err(Error::io("create a folder in", builds))?;
     let private = std::fs::read(&host_key.private).map_err(Error::io("read", &host_key.private))?;
-    let fs = guest::assemble(kernel, flavour, &private)?;
+    let mut fs = guest::assemble(kernel, flavour, &private)?;
+    for file in &layer.files {
+        fs.file(&file.path, file.mode, file.bytes.clone());
+    }
     let initrd = scratch.path().join("initrd.img");
     let file = std::fs::File::create(&initrd).map_err(Error::io("create", &initrd))?;
     // It holds the guest's private host key: readable by its owner only.

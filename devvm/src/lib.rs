@@ -28,7 +28,7 @@ mod nix;
 mod process;
 mod runner;
 
-pub use build::{DevVm, ensure_built, ensure_flavour};
+pub use build::{DevVm, Layer, LayerFile, ensure_built, ensure_flavour, ensure_layered};
 pub use cache::default_cache_dir;
 pub use error::Error;
 pub use flavour::{FLAVOUR_ENV, Flavour, NIX_STORE_DIR};

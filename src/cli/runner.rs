@@ -1,11 +1,14 @@
-//! `builderbar runner list [--json]`, `runner switch GEN` and
-//! `runner rollback`: the builder's runner generations.
+//! `builderbar runner list [--json]`, `runner build [--nixpkgs PIN]`,
+//! `runner switch GEN` and `runner rollback`: the builder's runner
+//! generations.
 
 use std::time::Duration;
 
 use anyhow::Result;
+use builderbar::generations::successor::{BuildLine, SuccessorEvent, SuccessorRequest};
 use builderbar::generations::switch::{SwitchEvent, SwitchOptions, Switched};
 use builderbar::generations::{Generation, GenerationState};
+use builderbar::nix::expr::Pin;
 use builderbar::paths::Paths;
 
 #[derive(Debug, clap::Subcommand)]
@@ -16,6 +19,18 @@ pub enum Command {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
+    },
+    /// Have the running builder build its successor from the settings (or
+    /// another nixpkgs), kept as a generation not tried yet; the build's
+    /// lines are shown as they come
+    Build {
+        /// The nixpkgs to build from: a branch or tag, a commit, or an
+        /// https tarball URL (the settings' when not given)
+        #[arg(long, value_name = "PIN")]
+        nixpkgs: Option<String>,
+        /// Seconds the build may take
+        #[arg(long, default_value_t = 3 * 3600)]
+        timeout: u64,
     },
     /// Switch the builder to a kept generation: stop it, start that
     /// generation's runner and wait until it is Ready; if it never is, go
@@ -45,6 +60,28 @@ pub fn run(command: Command) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&generations)?);
             } else {
                 print!("{}", table(&generations));
+            }
+        }
+        Command::Build { nixpkgs, timeout } => {
+            let paths = Paths::from_env()?;
+            let request = SuccessorRequest {
+                nixpkgs: nixpkgs.as_deref().map(Pin::parse).transpose()?,
+                timeout: Duration::from_secs(timeout),
+            };
+            let built =
+                builderbar::actions::runner_build_successor(&paths, &request, &mut say_building)?;
+            let number = built.generation.number;
+            if built.new {
+                println!(
+                    "Built generation {number} ({}) in {} s; `builderbar runner switch {number}` starts it.",
+                    built.generation.built_from,
+                    built.took.as_secs()
+                );
+            } else {
+                println!(
+                    "Generation {number} is already this runner ({}); nothing new was kept.",
+                    built.generation.built_from
+                );
             }
         }
         Command::Switch {
@@ -125,6 +162,21 @@ fn say(event: SwitchEvent, last_state: &mut String) {
     }
 }
 
+/// The successor's build on stderr: its steps, and its lines as they come.
+fn say_building(event: SuccessorEvent) {
+    match event {
+        SuccessorEvent::WaitingForBuilder { state } => {
+            eprintln!("Waiting for the builder to be Ready ({state})…")
+        }
+        SuccessorEvent::Building { inputs } => {
+            eprintln!("Building the next generation on the builder from {inputs}…")
+        }
+        SuccessorEvent::Line(BuildLine::Started(what)) => eprintln!("{what}"),
+        SuccessorEvent::Line(BuildLine::Output(line)) => eprintln!("  | {line}"),
+        SuccessorEvent::Line(BuildLine::Nix(message)) => eprintln!("{message}"),
+    }
+}
+
 fn table(generations: &[Generation]) -> String {
     if generations.is_empty() {
         return "No generation yet: the builder's first start makes generation 1.\n".into();
@@ -134,6 +186,13 @@ fn table(generations: &[Generation]) -> String {
         let (word, why) = match &generation.state {
             GenerationState::Current => ("current", String::new()),
             GenerationState::Previous => ("previous", String::new()),
+            GenerationState::Built => (
+                "built",
+                format!(
+                    "\n      not tried yet: `builderbar runner switch {}` starts it",
+                    generation.number
+                ),
+            ),
             GenerationState::Failed { reason, last_log } => (
                 "failed",
                 std::iter::once(format!("\n      why: {reason}"))

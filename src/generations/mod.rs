@@ -20,6 +20,7 @@
 
 pub mod dev;
 pub mod store_check;
+pub mod successor;
 pub mod switch;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,9 @@ pub enum GenerationState {
     Current,
     /// Kept to go back to, until the next good swap.
     Previous,
+    /// Built as the builder's successor and not tried yet: a switch to it
+    /// makes it current.
+    Built,
     /// Tried and never became Ready: why, and the last lines its run left
     /// in the builder's log.
     Failed {
@@ -215,6 +219,48 @@ impl Store {
         if offered_at_start {
             store.taken_in = Some(candidate.identity.clone());
         }
+        let made = self.make(&store, candidate, GenerationState::Current)?;
+        let number = made.number;
+        store.generations.push(made.clone());
+        store.trial = None;
+        self.commit(store, number, false)?;
+        Ok(made)
+    }
+
+    /// Keeps `candidate` as a generation not tried yet ([`GenerationState::Built`]),
+    /// beside the current one, which stays current; a switch to it tries
+    /// it. An older one not tried yet is dropped (one successor at a time),
+    /// and so is a failed one with the same identity (it is tried again);
+    /// one kept with the same identity otherwise is returned as it is.
+    pub fn add(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        if let Some(kept) = store.generations.iter().find(|g| {
+            g.identity == candidate.identity
+                && g.runner.is_file()
+                && !matches!(g.state, GenerationState::Failed { .. })
+        }) {
+            return Ok(kept.clone());
+        }
+        let dropped: Vec<u32> = store
+            .generations
+            .iter()
+            .filter(|g| g.state == GenerationState::Built || g.identity == candidate.identity)
+            .map(|g| g.number)
+            .collect();
+        let made = self.make(&store, candidate, GenerationState::Built)?;
+        store.generations.push(made.clone());
+        self.drop_and_write(store, dropped)?;
+        Ok(made)
+    }
+
+    /// Makes `candidate`'s files in a new generation's folder (numbered
+    /// after every one kept) and returns it, not yet in the store.
+    fn make(
+        &self,
+        store: &StoreFile,
+        candidate: Candidate<'_>,
+        state: GenerationState,
+    ) -> Result<Generation, GenerationError> {
         let number = store
             .generations
             .iter()
@@ -229,18 +275,14 @@ impl Store {
         }
         std::fs::create_dir_all(&dir).map_err(GenerationError::io("create", &dir))?;
         let runner = (candidate.make)(&dir)?;
-        let made = Generation {
+        Ok(Generation {
             number,
             runner,
             built_from: candidate.built_from,
             identity: candidate.identity,
             made_at: OffsetDateTime::now_utc(),
-            state: GenerationState::Current,
-        };
-        store.generations.push(made.clone());
-        store.trial = None;
-        self.commit(store, number, false)?;
-        Ok(made)
+            state,
+        })
     }
 
     /// Makes the kept generation `number` current, on trial until
@@ -374,7 +416,9 @@ impl Store {
             match generation.state {
                 GenerationState::Current => generation.state = GenerationState::Previous,
                 GenerationState::Previous if !keep_previous => dropped.push(generation.number),
-                GenerationState::Previous | GenerationState::Failed { .. } => {}
+                GenerationState::Previous
+                | GenerationState::Built
+                | GenerationState::Failed { .. } => {}
             }
         }
         let failed: Vec<u32> = store

@@ -259,3 +259,76 @@ fn the_previous_generation_is_kept_until_a_switch_is_proved() {
     assert_eq!(kept(&store), [4], "proved: only the one it replaced stays");
     assert!(!store.generation_dir(3).exists());
 }
+
+fn add(store: &Store, identity: &str, text: &'static str) -> Generation {
+    let mut make = make_runner(text);
+    store
+        .add(Candidate {
+            identity: identity.into(),
+            built_from: format!("built from {identity}"),
+            make: &mut make,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_successor_is_kept_untried_beside_the_current_one_until_a_switch_selects_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    let built = add(&store, "b", "two");
+    assert_eq!(built.number, 2);
+    assert_eq!(
+        states(&store),
+        [(1, GenerationState::Current), (2, GenerationState::Built)]
+    );
+    assert_eq!(add(&store, "b", "never written"), built, "the same runner");
+    assert_eq!(
+        add(&store, "a", "never written").number,
+        1,
+        "the current one"
+    );
+
+    // A newer successor replaces the untried one, files and all.
+    let newer = add(&store, "c", "three");
+    assert_eq!(newer.number, 3);
+    assert!(!store.generation_dir(2).exists());
+    assert_eq!(
+        states(&store),
+        [(1, GenerationState::Current), (3, GenerationState::Built)]
+    );
+
+    store.select(3).unwrap();
+    store.accept(3).unwrap();
+    assert_eq!(
+        states(&store),
+        [
+            (1, GenerationState::Previous),
+            (3, GenerationState::Current)
+        ]
+    );
+}
+
+#[test]
+fn a_failed_successor_built_again_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    adopt(&store, "a", "one");
+    add(&store, "b", "two");
+    let selected = store.select(2).unwrap();
+    store
+        .fail_back(
+            2,
+            "never Ready",
+            Vec::new(),
+            selected.replaced.map(|g| g.number),
+        )
+        .unwrap();
+    let again = add(&store, "b", "two again");
+    assert_eq!(again.number, 3, "a new generation, not the failed one");
+    assert_eq!(
+        states(&store),
+        [(1, GenerationState::Current), (3, GenerationState::Built)]
+    );
+    assert_eq!(std::fs::read_to_string(&again.runner).unwrap(), "two again");
+}

@@ -16,18 +16,11 @@ use sha2::{Digest, Sha256};
 
 use super::NixError;
 use super::expr::{RECIPE_VERSION, RunnerInputs, runner_expression};
+pub use super::internal_json::Progress;
+use super::internal_json::{Parsed, ProgressParser};
 use crate::fsutil;
 use crate::generations::{Candidate, Generation, GenerationError, Store};
 use crate::paths::Paths;
-
-/// How far the (first, large) download is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Bytes copied into the store so far.
-    pub done: u64,
-    /// Bytes expected in all.
-    pub expected: u64,
-}
 
 /// A built runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +131,36 @@ pub fn record_generation(
         make: &mut |dir| {
             let link = dir.join("runner");
             add_root(&nix_store, &runner.out_path, &link)
+                .map_err(|err| GenerationError::Make(err.to_string()))?;
+            Ok(link.join("bin/run-nixos-vm"))
+        },
+    })
+}
+
+/// Keeps a successor built through the builder (`out_path`, from `expr`)
+/// as a generation not tried yet: its own GC root `<N>/runner` and the
+/// expression it was built from, `<N>/runner.nix`. The same runner as a
+/// generation kept already is that generation.
+pub fn record_successor(
+    nix: &Path,
+    paths: &Paths,
+    inputs: &RunnerInputs,
+    expr: &str,
+    out_path: &Path,
+) -> Result<Generation, GenerationError> {
+    let nix_store = nix.with_file_name("nix-store");
+    Store::new(paths).add(Candidate {
+        identity: cache_key(inputs),
+        built_from: format!(
+            "nixpkgs {}, recipe {RECIPE_VERSION}, built through the builder",
+            inputs.pin.url()
+        ),
+        make: &mut |dir| {
+            let expr_file = dir.join("runner.nix");
+            fsutil::write_atomic(&expr_file, expr.as_bytes(), 0o644)
+                .map_err(|e| GenerationError::Make(format!("{}: {e}", expr_file.display())))?;
+            let link = dir.join("runner");
+            add_root(&nix_store, out_path, &link)
                 .map_err(|err| GenerationError::Make(err.to_string()))?;
             Ok(link.join("bin/run-nixos-vm"))
         },
@@ -279,7 +302,7 @@ fn nix_build(
             match parser.line(&line) {
                 Parsed::Progress(p) => progress(p),
                 Parsed::Message(m) => errors.push(m),
-                Parsed::Nothing => {}
+                Parsed::BuildLine(_) | Parsed::BuildStarted(_) | Parsed::Nothing => {}
             }
         }
     }
@@ -303,60 +326,6 @@ fn nix_build(
             program: "nix build (the runner)".into(),
             message: "it printed no store path".into(),
         })
-}
-
-/// What one `--log-format internal-json` line says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Progress(Progress),
-    /// A message for people (errors and warnings).
-    Message(String),
-    Nothing,
-}
-
-/// Follows the "copy paths" activity (type 103), whose progress results
-/// (type 105) count bytes: `[done, expected, running, failed]`.
-#[derive(Debug, Default)]
-pub struct ProgressParser {
-    copy_ids: Vec<u64>,
-}
-
-impl ProgressParser {
-    pub fn line(&mut self, line: &str) -> Parsed {
-        let Some(json) = line.strip_prefix("@nix ") else {
-            return if line.trim().is_empty() {
-                Parsed::Nothing
-            } else {
-                Parsed::Message(line.to_owned())
-            };
-        };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
-            return Parsed::Nothing;
-        };
-        let id = value["id"].as_u64();
-        match value["action"].as_str() {
-            Some("start") if value["type"].as_u64() == Some(103) => {
-                if let Some(id) = id {
-                    self.copy_ids.push(id);
-                }
-                Parsed::Nothing
-            }
-            Some("result")
-                if value["type"].as_u64() == Some(105)
-                    && id.is_some_and(|id| self.copy_ids.contains(&id)) =>
-            {
-                let field = |i: usize| value["fields"][i].as_u64().unwrap_or(0);
-                Parsed::Progress(Progress {
-                    done: field(0),
-                    expected: field(1),
-                })
-            }
-            Some("msg") if value["level"].as_u64().is_some_and(|l| l <= 1) => {
-                Parsed::Message(value["msg"].as_str().unwrap_or("").to_owned())
-            }
-            _ => Parsed::Nothing,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -389,30 +358,6 @@ mod tests {
         assert_ne!(
             cache_key(&inputs(stock, 3072)),
             cache_key(&inputs("nixpkgs-unstable", 3072))
-        );
-    }
-
-    #[test]
-    fn progress_is_read_from_internal_json() {
-        let mut p = ProgressParser::default();
-        assert_eq!(
-            p.line(r#"@nix {"action":"start","id":7,"level":0,"type":103,"text":"","fields":[],"parent":0}"#),
-            Parsed::Nothing
-        );
-        assert_eq!(
-            p.line(r#"@nix {"action":"result","id":7,"type":105,"fields":[10,100,1,0]}"#),
-            Parsed::Progress(Progress {
-                done: 10,
-                expected: 100
-            })
-        );
-        assert_eq!(
-            p.line(r#"@nix {"action":"result","id":8,"type":105,"fields":[1,2,0,0]}"#),
-            Parsed::Nothing
-        );
-        assert_eq!(
-            p.line(r#"@nix {"action":"msg","level":0,"msg":"error: boom"}"#),
-            Parsed::Message("error: boom".into())
         );
     }
 }

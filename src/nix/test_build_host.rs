@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::test_build::{Built, TestBuildError, expression, failure, unique_marker};
+use super::test_build_daemon::PrivateDaemon;
 
 /// Why the host's Nix could not be prepared for the test build.
 #[derive(thiserror::Error, Debug)]
@@ -143,32 +144,7 @@ impl HostNix {
         builds: &[BuildSpec<'_>],
         timeout: Duration,
     ) -> Result<BuiltAll, TestBuildError> {
-        let marker = unique_marker();
-        let dir = ScratchDir::create(&format!("builderbar-test-build-{marker}"))?;
-        let file = dir.path().join("test-build.nix");
-        let mut expr = String::from("[\n");
-        for build in builds {
-            let one = expression(build.name, build.system, build.script, &marker)
-                .map_err(HostError::from)?;
-            expr.push_str(&format!("({})\n", one.trim_end()));
-        }
-        expr.push_str("]\n");
-        std::fs::write(&file, expr).map_err(HostError::io("write", &file))?;
-        let (nix_build, _daemon) = match self {
-            HostNix::System { nix_build } => (nix_build.clone(), None),
-            HostNix::Sysroot { sysroot } => (
-                program("nix-build")?,
-                Some(super::test_build_daemon::PrivateDaemon::start(sysroot)?),
-            ),
-        };
-        let mut command = Command::new(nix_build);
-        command
-            .arg(&file)
-            .args(["--no-out-link", "--max-jobs", "0"])
-            .env("NIX_REMOTE", "daemon");
-        for (key, value) in self.env() {
-            command.env(key, value);
-        }
+        let (command, dir, _daemon) = self.command_for(builds)?;
         let (ok, stdout, stderr) = run_with_timeout(command, dir.path(), timeout)?;
         if !ok {
             return Err(failure(&stderr));
@@ -186,6 +162,57 @@ impl HostNix {
             outputs,
             log_tail: super::nix_errors::last_meaningful(&lines, 10),
         })
+    }
+}
+
+impl HostNix {
+    /// The `nix-build` of one derivation running `script` for `system`
+    /// that only a remote builder may build, with what it needs while it
+    /// runs: the folder holding its expression and, under a sysroot, the
+    /// private daemon (both go when dropped).
+    pub(crate) fn build_command(
+        &self,
+        system: &str,
+        name: &str,
+        script: &str,
+    ) -> Result<(Command, ScratchDir, Option<PrivateDaemon>), TestBuildError> {
+        self.command_for(&[BuildSpec {
+            system,
+            name,
+            script,
+        }])
+    }
+
+    fn command_for(
+        &self,
+        builds: &[BuildSpec<'_>],
+    ) -> Result<(Command, ScratchDir, Option<PrivateDaemon>), TestBuildError> {
+        let marker = unique_marker();
+        let dir = ScratchDir::create(&format!("builderbar-test-build-{marker}"))?;
+        let file = dir.path().join("test-build.nix");
+        let mut expr = String::from("[\n");
+        for build in builds {
+            let one = expression(build.name, build.system, build.script, &marker)
+                .map_err(HostError::from)?;
+            expr.push_str(&format!("({})\n", one.trim_end()));
+        }
+        expr.push_str("]\n");
+        std::fs::write(&file, expr).map_err(HostError::io("write", &file))?;
+        let (nix_build, daemon) = match self {
+            HostNix::System { nix_build } => (nix_build.clone(), None),
+            HostNix::Sysroot { sysroot } => {
+                (program("nix-build")?, Some(PrivateDaemon::start(sysroot)?))
+            }
+        };
+        let mut command = Command::new(nix_build);
+        command
+            .arg(&file)
+            .args(["--no-out-link", "--max-jobs", "0"])
+            .env("NIX_REMOTE", "daemon");
+        for (key, value) in self.env() {
+            command.env(key, value);
+        }
+        Ok((command, dir, daemon))
     }
 }
 
@@ -316,7 +343,7 @@ pub fn sysroot_env(sysroot: &Path) -> Vec<(&'static str, OsString)> {
 }
 
 /// A folder of our own under the temporary folder, removed when dropped.
-struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     fn create(name: &str) -> Result<ScratchDir, HostError> {

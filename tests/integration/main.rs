@@ -25,5 +25,6 @@ mod security;
 mod service;
 mod settings_store;
 mod setup_flow;
+mod successor;
 mod supervisor;
 mod trial_disk;

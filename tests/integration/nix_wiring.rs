@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use builderbar::nix::detect::{BuildersView, Detected, Flavor};
-use builderbar::nix::expr::{Pin, RunnerInputs, nix_string, runner_expression};
+use builderbar::nix::expr::{
+    Pin, RunnerInputs, nix_string, runner_expression, successor_expression,
+};
 use builderbar::nix::plan::{self, Layout, WiringInputs};
 
 use crate::support::home::Home;
@@ -99,8 +101,12 @@ fn the_runner_expression_parses_and_matches_its_golden_file() {
 /// (tests/doubles/nixpkgs*/: the real one cannot be fetched here), for an
 /// Apple Silicon Mac.
 fn instantiate_runner(dir: &Path, standin: &str) -> Output {
+    instantiate(dir, standin, &runner_expression(&inputs()).unwrap())
+}
+
+fn instantiate(dir: &Path, standin: &str, expr: &str) -> Output {
     let file = dir.join("runner.nix");
-    std::fs::write(&file, runner_expression(&inputs()).unwrap()).unwrap();
+    std::fs::write(&file, expr).unwrap();
     let nixpkgs = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/doubles")
         .join(standin);
@@ -152,6 +158,28 @@ fn a_setting_that_would_change_the_guest_stops_evaluation_with_the_reason() {
             && stderr.contains("nixos-system-builder.drv"),
         "{stderr}"
     );
+}
+
+/// A successor is built through the running builder, which builds what
+/// the cache lacks: the guard is lifted, and a guest that differs from
+/// nixpkgs' own evaluates to its runner.
+#[test]
+fn a_successor_lets_a_changed_guest_through_to_its_runner() {
+    let expr = successor_expression(&inputs()).unwrap();
+    let out = parses(&expr);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    golden("runner-successor.nix", &expr);
+    assert!(!expr.contains("throw"), "{expr}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = instantiate(dir.path(), "nixpkgs-guest-changing", &expr);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    let drv = ssh::stdout(&out).trim().to_owned();
+    let system = private_nix(dir.path(), "nix-store")
+        .args(["--query", "--binding", "system"])
+        .arg(&drv)
+        .output()
+        .unwrap();
+    assert_eq!(ssh::stdout(&system).trim(), "aarch64-darwin", "{drv}");
 }
 
 #[test]
