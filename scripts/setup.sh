@@ -12,6 +12,7 @@ debian_packages=(
   kmod             # modprobe/depmod to resolve the guest kernel's modules
   openssh-client   # the real ssh used by tests and by nix-daemon
   xz-utils
+  curl             # the newest cached nixpkgs is asked of a channels server (Update Builder)
   ca-certificates
   dbus             # dbus-run-session: a private session bus for the Secret Service tests
   gnome-keyring    # a real Secret Service behind keyring (scripts/with-secret-service.sh)

@@ -357,6 +357,18 @@ pub fn runner_build_successor(
     crate::generations::successor::build(paths, request, on)
 }
 
+/// Update Builder (`builderbar runner update`): a newer nixpkgs built by
+/// the running builder, switched to and proved by a test build; the
+/// newest cached one is asked of channels.nixos.org unless given.
+pub fn runner_update(
+    paths: &Paths,
+    request: &crate::generations::update::UpdateRequest,
+    on: &mut dyn FnMut(crate::generations::update::UpdateEvent),
+) -> Result<crate::generations::update::Updated, crate::generations::update::UpdateError> {
+    let latest = crate::generations::latest::ChannelRevision::from_env();
+    crate::generations::update::update(paths, request, &latest, on)
+}
+
 /// Switches the builder back to its previous generation
 /// (`builderbar runner rollback`).
 pub fn runner_roll_back(

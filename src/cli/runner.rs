@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use builderbar::generations::successor::{BuildLine, SuccessorEvent, SuccessorRequest};
-use builderbar::generations::switch::{SwitchEvent, SwitchOptions, Switched};
+use builderbar::generations::progress::Narrator;
+use builderbar::generations::successor::SuccessorRequest;
+use builderbar::generations::switch::{SwitchOptions, Switched};
+use builderbar::generations::update::UpdateRequest;
 use builderbar::generations::{Generation, GenerationState};
 use builderbar::nix::expr::Pin;
 use builderbar::paths::Paths;
@@ -30,6 +32,19 @@ pub enum Command {
         nixpkgs: Option<String>,
         /// Seconds the build may take
         #[arg(long, default_value_t = 3 * 3600)]
+        timeout: u64,
+    },
+    /// Update the builder: the newest cached nixpkgs of the settings'
+    /// channel (or the one given) is built by the running builder, switched
+    /// to and proved by a test build; any failure leaves the old generation
+    /// serving
+    Update {
+        /// The nixpkgs to update to (a branch or tag, a commit, or an https
+        /// tarball URL); the network is not asked for the newest one
+        #[arg(long, value_name = "PIN")]
+        nixpkgs: Option<String>,
+        /// Seconds the new generation may take to become Ready
+        #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
     /// Switch the builder to a kept generation: stop it, start that
@@ -68,8 +83,11 @@ pub fn run(command: Command) -> Result<()> {
                 nixpkgs: nixpkgs.as_deref().map(Pin::parse).transpose()?,
                 timeout: Duration::from_secs(timeout),
             };
+            let mut narrator = Narrator::default();
             let built =
-                builderbar::actions::runner_build_successor(&paths, &request, &mut say_building)?;
+                builderbar::actions::runner_build_successor(&paths, &request, &mut |event| {
+                    tell(narrator.build(&event))
+                })?;
             let number = built.generation.number;
             if built.new {
                 println!(
@@ -84,26 +102,55 @@ pub fn run(command: Command) -> Result<()> {
                 );
             }
         }
+        Command::Update { nixpkgs, timeout } => {
+            let paths = Paths::from_env()?;
+            let request = UpdateRequest {
+                nixpkgs: nixpkgs.as_deref().map(Pin::parse).transpose()?,
+                build_timeout: None,
+                switch: options(timeout),
+            };
+            let mut narrator = Narrator::default();
+            let updated = builderbar::actions::runner_update(&paths, &request, &mut |event| {
+                tell(narrator.update(&event))
+            })?;
+            match &updated.switched {
+                None => println!(
+                    "The builder already runs {} (generation {}).",
+                    updated.pin.url(),
+                    updated.generation.number
+                ),
+                Some(switched) => {
+                    report(switched);
+                    if let Some(test) = &updated.test_build {
+                        println!(
+                            "The test build passed on generation {} ({:.1} s).",
+                            updated.generation.number,
+                            test.elapsed.as_secs_f64()
+                        );
+                    }
+                }
+            }
+        }
         Command::Switch {
             generation,
             timeout,
         } => {
             let paths = Paths::from_env()?;
-            let mut last_state = String::new();
+            let mut narrator = Narrator::default();
             let switched = builderbar::actions::runner_switch(
                 &paths,
                 generation,
                 &options(timeout),
-                &mut |event| say(event, &mut last_state),
+                &mut |event| tell(narrator.switch(&event)),
             )?;
             report(&switched);
         }
         Command::Rollback { timeout } => {
             let paths = Paths::from_env()?;
-            let mut last_state = String::new();
+            let mut narrator = Narrator::default();
             let switched =
                 builderbar::actions::runner_roll_back(&paths, &options(timeout), &mut |event| {
-                    say(event, &mut last_state)
+                    tell(narrator.switch(&event))
                 })?;
             report(&switched);
         }
@@ -140,40 +187,10 @@ fn report(switched: &Switched) {
     }
 }
 
-/// Progress on stderr: a line per step, and the state while waiting only
-/// when it changes.
-fn say(event: SwitchEvent, last_state: &mut String) {
-    match event {
-        SwitchEvent::Stopping => eprintln!("Stopping the builder…"),
-        SwitchEvent::Starting { number } => eprintln!("Starting generation {number}…"),
-        SwitchEvent::CheckingStore => {
-            eprintln!("Checking Nix's database on the builder for paths that are gone…")
-        }
-        SwitchEvent::Waiting { state, elapsed } => {
-            if *last_state != state {
-                eprintln!("  {state} ({} s)", elapsed.as_secs());
-                *last_state = state;
-            }
-        }
-        SwitchEvent::GoingBack { number, reason } => {
-            eprintln!("Generation {number} failed: {reason}");
-            eprintln!("Going back to the generation it replaced…");
-        }
-    }
-}
-
-/// The successor's build on stderr: its steps, and its lines as they come.
-fn say_building(event: SuccessorEvent) {
-    match event {
-        SuccessorEvent::WaitingForBuilder { state } => {
-            eprintln!("Waiting for the builder to be Ready ({state})…")
-        }
-        SuccessorEvent::Building { inputs } => {
-            eprintln!("Building the next generation on the builder from {inputs}…")
-        }
-        SuccessorEvent::Line(BuildLine::Started(what)) => eprintln!("{what}"),
-        SuccessorEvent::Line(BuildLine::Output(line)) => eprintln!("  | {line}"),
-        SuccessorEvent::Line(BuildLine::Nix(message)) => eprintln!("{message}"),
+/// Prints the narrator's lines on stderr.
+fn tell(lines: Vec<String>) {
+    for line in lines {
+        eprintln!("{line}");
     }
 }
 

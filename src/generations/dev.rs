@@ -26,6 +26,7 @@ pub fn adopt(
     let vm = devvm::ensure_built(cache).map_err(|err| GenerationError::Make(err.to_string()))?;
     let (identity, built_from) = words(&vm, "");
     store.adopt_new(Candidate {
+        nixpkgs: None,
         identity,
         built_from,
         make: &mut |dir| make_runner(&vm, dir, disk_size_mib),
@@ -34,12 +35,13 @@ pub fn adopt(
 
 /// Keeps the dev VM with `layer` added as a generation not tried yet (the
 /// Linux stand-in for a successor built from new inputs); `inputs` says
-/// what for people.
+/// what for people, `nixpkgs` the pin it stands for.
 pub fn add_layered(
     store: &Store,
     cache: &Path,
     layer: &devvm::Layer,
     inputs: &str,
+    nixpkgs: &str,
     disk_size_mib: u64,
 ) -> Result<Generation, GenerationError> {
     let flavour =
@@ -48,6 +50,7 @@ pub fn add_layered(
         .map_err(|err| GenerationError::Make(err.to_string()))?;
     let (identity, built_from) = words(&vm, &format!(", {inputs}"));
     store.add(Candidate {
+        nixpkgs: Some(nixpkgs.to_owned()),
         identity,
         built_from,
         make: &mut |dir| make_runner(&vm, dir, disk_size_mib),

@@ -19,9 +19,12 @@
 //! the generation before that is removed with its files.
 
 pub mod dev;
+pub mod latest;
+pub mod progress;
 pub mod store_check;
 pub mod successor;
 pub mod switch;
+pub mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -93,6 +96,10 @@ pub struct Generation {
     pub built_from: String,
     /// Equal identities are the same runner (the build's cache key).
     pub identity: String,
+    /// The nixpkgs it was built from (the pin's URL), where one was given:
+    /// a switch that proves it makes it the settings' nixpkgs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nixpkgs: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub made_at: OffsetDateTime,
     #[serde(flatten)]
@@ -137,6 +144,7 @@ pub struct Selected {
 pub struct Candidate<'a> {
     pub identity: String,
     pub built_from: String,
+    pub nixpkgs: Option<String>,
     pub make: &'a mut dyn FnMut(&Path) -> Result<PathBuf, GenerationError>,
 }
 
@@ -280,6 +288,7 @@ impl Store {
             runner,
             built_from: candidate.built_from,
             identity: candidate.identity,
+            nixpkgs: candidate.nixpkgs,
             made_at: OffsetDateTime::now_utc(),
             state,
         })
@@ -353,6 +362,22 @@ impl Store {
         }
         self.write(&store)?;
         Ok(back)
+    }
+
+    /// Marks the generation `number`, not current, failed for `reason`
+    /// (it ran, but did not do its job: an update's test build failed).
+    pub fn mark_failed(&self, number: u32, reason: &str) -> Result<(), GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        let generation = store
+            .generations
+            .iter_mut()
+            .find(|g| g.number == number && g.state != GenerationState::Current)
+            .ok_or(GenerationError::NoSuch(number))?;
+        generation.state = GenerationState::Failed {
+            reason: reason.to_owned(),
+            last_log: Vec::new(),
+        };
+        self.write(&store)
     }
 
     /// The generation on trial, if a switch made one current that has not

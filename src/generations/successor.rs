@@ -129,7 +129,7 @@ pub fn build(
             build_on_dev_vm(
                 paths,
                 &system,
-                &about,
+                &inputs,
                 settings.disk_mib,
                 request.timeout,
                 on_line,
@@ -194,7 +194,7 @@ fn build_on_mac(
 fn build_on_dev_vm(
     paths: &Paths,
     system: &str,
-    about: &str,
+    inputs: &RunnerInputs,
     disk_mib: u64,
     timeout: Duration,
     on: &mut dyn FnMut(BuildLine),
@@ -206,7 +206,8 @@ fn build_on_dev_vm(
     let sysroot: Option<PathBuf> = manifest.sysroot_dir();
     let host = crate::nix::test_build::HostNix::for_sysroot(sysroot.as_deref())
         .map_err(|err| SuccessorError::Build(err.to_string()))?;
-    let bytes = crate::nix::successor_build::build_on_dev_vm(&host, system, about, timeout, on)
+    let about = format!("nixpkgs {}", inputs.pin.url());
+    let bytes = crate::nix::successor_build::build_on_dev_vm(&host, system, &about, timeout, on)
         .map_err(|err| SuccessorError::Build(err.to_string()))?;
     let layer = devvm::Layer {
         files: vec![devvm::LayerFile {
@@ -220,6 +221,7 @@ fn build_on_dev_vm(
         &devvm::default_cache_dir(),
         &layer,
         &format!("{about}, built on the builder"),
+        inputs.pin.url(),
         disk_mib,
     )?)
 }

@@ -18,7 +18,10 @@
 //! under a minute with hardware virtualisation, but the health monitor
 //! itself only calls a silent VM unreachable after three minutes
 //! (`health::monitor_config`'s boot timeout), and a builder of another
-//! architecture under emulation boots in minutes, not seconds.
+//! architecture under emulation boots in minutes, not seconds. The way
+//! back is given at least that default, whatever the new generation was
+//! given: the generation gone back to was serving, and a shorter wait
+//! would only turn a slow boot into a second failure.
 
 use std::fs::File;
 use std::io::Write;
@@ -173,6 +176,7 @@ pub fn switch(
                 .ok();
             // Proved: its trial writes to the disk are kept.
             store.accept(number)?;
+            follow_nixpkgs(paths, &selected.generation);
             return Ok(Switched {
                 generation: selected.generation,
                 replaced: selected.replaced,
@@ -198,8 +202,15 @@ pub fn switch(
         number,
         reason: reason.clone(),
     });
+    // The generation going back was serving: it gets the time any boot
+    // may need, whatever the caller gave the new one to prove itself.
+    let going_back = SwitchOptions {
+        ready_timeout: options
+            .ready_timeout
+            .max(SwitchOptions::default().ready_timeout),
+    };
     let again = point(paths, &source, &back)
-        .and_then(|()| start_and_wait(paths, &settings, &service, back.number, options, on));
+        .and_then(|()| start_and_wait(paths, &settings, &service, back.number, &going_back, on));
     notify_switch_failed(&settings, number, &reason, Some(back.number), again.is_ok());
     match again {
         Ok(_) => Err(SwitchError::WentBack {
@@ -213,6 +224,30 @@ pub fn switch(
             back_to: back.number,
             again,
         }),
+    }
+}
+
+/// The settings' nixpkgs becomes the proved generation's, so that what
+/// the settings say is what runs, and a later setup builds nothing new.
+/// A failure is logged: the generation serves builds all the same.
+fn follow_nixpkgs(paths: &Paths, generation: &Generation) {
+    let Some(url) = generation.nixpkgs.clone() else {
+        return;
+    };
+    let result = SettingsStore::open(paths).and_then(|settings| {
+        settings.update(|s| {
+            let same = crate::nix::expr::Pin::from_settings(s).is_ok_and(|pin| pin.url() == url);
+            if !same {
+                s.nixpkgs = Some(url.clone());
+            }
+            Ok(())
+        })
+    });
+    if let Err(err) = result {
+        tracing::warn!(
+            "could not set the settings' nixpkgs to generation {}'s: {err}",
+            generation.number
+        );
     }
 }
 

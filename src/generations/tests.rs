@@ -12,6 +12,7 @@ fn adopt(store: &Store, identity: &str, text: &'static str) -> Generation {
     let mut make = make_runner(text);
     store
         .adopt(Candidate {
+            nixpkgs: None,
             identity: identity.into(),
             built_from: format!("built from {identity}"),
             make: &mut make,
@@ -82,6 +83,7 @@ fn a_make_that_fails_leaves_the_current_generation_as_it_was() {
     let first = adopt(&store, "a", "one");
     let err = store
         .adopt(Candidate {
+            nixpkgs: None,
             identity: "b".into(),
             built_from: "b".into(),
             make: &mut |_| Err(GenerationError::Make("the build failed".into())),
@@ -194,6 +196,7 @@ fn offer(store: &Store, identity: &str) -> u32 {
     let mut make = make_runner("a dev build's runner");
     store
         .adopt_new(Candidate {
+            nixpkgs: None,
             identity: identity.into(),
             built_from: identity.into(),
             make: &mut make,
@@ -264,6 +267,7 @@ fn add(store: &Store, identity: &str, text: &'static str) -> Generation {
     let mut make = make_runner(text);
     store
         .add(Candidate {
+            nixpkgs: None,
             identity: identity.into(),
             built_from: format!("built from {identity}"),
             make: &mut make,

@@ -126,6 +126,7 @@ pub fn record_generation(
 ) -> Result<Generation, GenerationError> {
     let nix_store = nix.with_file_name("nix-store");
     Store::new(paths).adopt(Candidate {
+        nixpkgs: Some(inputs.pin.url().to_owned()),
         identity: cache_key(inputs),
         built_from: format!("nixpkgs {}, recipe {RECIPE_VERSION}", inputs.pin.url()),
         make: &mut |dir| {
@@ -150,6 +151,7 @@ pub fn record_successor(
 ) -> Result<Generation, GenerationError> {
     let nix_store = nix.with_file_name("nix-store");
     Store::new(paths).add(Candidate {
+        nixpkgs: Some(inputs.pin.url().to_owned()),
         identity: cache_key(inputs),
         built_from: format!(
             "nixpkgs {}, recipe {RECIPE_VERSION}, built through the builder",

@@ -34,6 +34,7 @@ fn fixture() -> Fixture {
     for identity in ["one", "two"] {
         store
             .adopt(Candidate {
+                nixpkgs: None,
                 identity: identity.into(),
                 built_from: identity.into(),
                 make: &mut |dir| {

@@ -84,6 +84,7 @@ pub(crate) fn add_generation(home: &Home, script: &str) -> u32 {
     let script = script.replace("GENERATION_1", first.runner.to_str().unwrap());
     let made = store
         .adopt(Candidate {
+            nixpkgs: None,
             identity: format!("a test's generation made after {}", current.number),
             built_from: "a test's stand-in".into(),
             make: &mut |dir| {

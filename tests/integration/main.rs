@@ -28,3 +28,4 @@ mod setup_flow;
 mod successor;
 mod supervisor;
 mod trial_disk;
+mod update;
