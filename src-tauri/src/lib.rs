@@ -6,6 +6,7 @@ mod autostart;
 mod cli_tool;
 mod commands;
 pub mod ipc;
+mod runner;
 #[cfg(test)]
 mod setting_labels;
 mod setup;
@@ -41,6 +42,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             cli_tool::cli_tool,
             cli_tool::install_cli_tool,
             cli_tool::uninstall_cli_tool,
+            runner::runner_view,
+            runner::runner_update,
+            runner::runner_roll_back,
             setup::setup_check,
             setup::setup_run,
         ])

@@ -22,9 +22,12 @@ struct Items<R: Runtime> {
     test_build: MenuItem<R>,
     /// Disabled once the link is in place.
     cli_tool: MenuItem<R>,
+    /// Enabled while there is a previous generation to go back to.
+    roll_back: MenuItem<R>,
 }
 
 const INSTALL_CLI_TOOL: &str = "Install Command-Line Tool…";
+const ROLL_BACK: &str = "Roll Back Builder";
 
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let items = Items {
@@ -33,6 +36,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         restart: MenuItem::with_id(app, "restart", "Restart", false, None::<&str>)?,
         test_build: MenuItem::with_id(app, "test-build", TEST_BUILD, true, None::<&str>)?,
         cli_tool: MenuItem::with_id(app, "cli-tool", INSTALL_CLI_TOOL, true, None::<&str>)?,
+        roll_back: MenuItem::with_id(app, "roll-back", ROLL_BACK, false, None::<&str>)?,
     };
     let menu = Menu::with_items(
         app,
@@ -42,6 +46,8 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &items.toggle,
             &items.restart,
             &items.test_build,
+            &MenuItem::with_id(app, "update", "Update Builder…", true, None::<&str>)?,
+            &items.roll_back,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, "setup", "Set Up…", true, None::<&str>)?,
             &MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?,
@@ -90,6 +96,12 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
         };
         let _ = items.cli_tool.set_text(text);
         let _ = items.cli_tool.set_enabled(!tool.installed);
+    }
+    if let (Some(items), Ok(runner)) = (
+        app.try_state::<Items<R>>(),
+        crate::runner::view(&state.paths),
+    ) {
+        let _ = items.roll_back.set_enabled(runner.can_roll_back);
     }
 }
 
@@ -144,6 +156,23 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
             }
             "setup" => {
                 crate::window::show_setup(&app);
+                Ok(())
+            }
+            // The update shows its steps and asks nothing more: the
+            // window's Advanced section has it, with its progress.
+            "update" => {
+                crate::window::show_settings_at(&app, "advanced");
+                Ok(())
+            }
+            "roll-back" => {
+                if let Some(items) = app.try_state::<Items<R>>() {
+                    let _ = items.roll_back.set_text("Rolling Back…");
+                    let _ = items.roll_back.set_enabled(false);
+                }
+                crate::runner::roll_back_from_menu(&app);
+                if let Some(items) = app.try_state::<Items<R>>() {
+                    let _ = items.roll_back.set_text(ROLL_BACK);
+                }
                 Ok(())
             }
             "settings" => {

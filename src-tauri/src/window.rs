@@ -12,6 +12,22 @@ pub fn show_settings<R: Runtime>(app: &AppHandle<R>) {
     show(app, SETTINGS, "index.html", "BuilderBar");
 }
 
+/// The settings window at one of its sections (`advanced`): a new window
+/// opens there, an open one is turned to it.
+pub fn show_settings_at<R: Runtime>(app: &AppHandle<R>, section: &str) {
+    let fresh = app.get_webview_window(SETTINGS).is_none();
+    show(
+        app,
+        SETTINGS,
+        &format!("index.html#{section}"),
+        "BuilderBar",
+    );
+    if !fresh && let Some(window) = app.get_webview_window(SETTINGS) {
+        // The section name is ours (a constant), never the user's.
+        let _ = window.eval(format!("location.hash = {section:?}"));
+    }
+}
+
 /// The first-run window: the check, the plan, the run, its outcome.
 pub fn show_setup<R: Runtime>(app: &AppHandle<R>) {
     show(app, SETUP, "setup.html", "Set Up BuilderBar");

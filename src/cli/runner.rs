@@ -217,10 +217,7 @@ fn table(generations: &[Generation]) -> String {
                     .collect(),
             ),
         };
-        let made = generation
-            .made_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let made = generation.made_at_text();
         out.push_str(&format!(
             "{:>4}  {word:<8}  {made}  {}{why}\n",
             generation.number, generation.built_from

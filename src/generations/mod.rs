@@ -106,6 +106,15 @@ pub struct Generation {
     pub state: GenerationState,
 }
 
+impl Generation {
+    /// When it was made, as RFC 3339.
+    pub fn made_at_text(&self) -> String {
+        self.made_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct StoreFile {
     generations: Vec<Generation>,

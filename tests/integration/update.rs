@@ -132,3 +132,67 @@ fn an_update_builds_switches_and_proves_the_newest_cached_nixpkgs() {
     );
     assert_eq!(generations(&home), list);
 }
+
+/// The new generation serves, but the test build fails on it (here Nix's
+/// machines file is broken once the switch has begun, as a wiring gone
+/// wrong would be): the builder goes back to generation 1, Ready, and
+/// generation 2 is marked failed with the test build's words.
+#[test]
+fn an_update_whose_test_build_fails_goes_back_to_the_generation_before() {
+    let home = Home::new();
+    let launchd = Launchd::new(&home);
+    launchd.cli_ok(&["start"]);
+    wait_ssh(&home, Duration::from_secs(120));
+    let root = sysroot("");
+    install(&home, root.path());
+    let machines = root.path().join("etc/nix/machines");
+    let store = builderbar::generations::Store::at(&home.root().join("generations"));
+
+    let child = launchd
+        .command(&["runner", "update", "--nixpkgs", "nixos-25.05"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The switch makes generation 2 current (on trial) only after its
+    // build: from then on the wiring is broken.
+    let switching = wait::until(Duration::from_secs(600), Duration::from_millis(100), || {
+        store.trial().ok().flatten().filter(|n| *n == 2)
+    });
+    assert!(
+        switching.is_some(),
+        "the switch never began:\n{}",
+        home.log()
+    );
+    std::fs::write(
+        &machines,
+        "ssh-ng://builder@nowhere.invalid x86_64-linux - 1 1 - - -\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!("{}{}", ssh::stdout(&out), ssh::stderr(&out));
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("generation 2 started, but the test build failed on it")
+            && said.contains("went back to generation 1"),
+        "{said}"
+    );
+    let list = generations(&home);
+    assert_eq!(state_of(&list, 1)["state"], "current", "{list:#}");
+    let failed = state_of(&list, 2);
+    assert_eq!(failed["state"], "failed", "{list:#}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the test build failed: "),
+        "{list:#}"
+    );
+    assert!(
+        !home
+            .ssh("test -e /etc/builderbar-generation")
+            .status
+            .success(),
+        "generation 1 serves again"
+    );
+}

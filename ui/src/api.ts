@@ -8,6 +8,8 @@ import type { BuilderStatus } from "./bindings/BuilderStatus";
 import type { CliToolView } from "./bindings/CliToolView";
 import type { DoctorReport } from "./bindings/DoctorReport";
 import type { KeysView } from "./bindings/KeysView";
+import type { RunnerProgress } from "./bindings/RunnerProgress";
+import type { RunnerView } from "./bindings/RunnerView";
 import type { SettingsForm } from "./bindings/SettingsForm";
 import type { SettingsView } from "./bindings/SettingsView";
 import type { SetupEvent } from "./bindings/SetupEvent";
@@ -43,6 +45,18 @@ export const api = {
   cliTool: () => invoke<CliToolView>("cli_tool"),
   installCliTool: () => invoke<CliToolView>("install_cli_tool"),
   uninstallCliTool: () => invoke<CliToolView>("uninstall_cli_tool"),
+  runnerView: () => invoke<RunnerView>("runner_view"),
+  // `nixpkgs` empty: the newest cached commit of the settings' channel.
+  runnerUpdate: (nixpkgs: string, onLine: (line: string) => void) => {
+    const onProgress = new Channel<RunnerProgress>();
+    onProgress.onmessage = (p) => onLine(p.line);
+    return invoke<string>("runner_update", { nixpkgs: nixpkgs || null, onProgress });
+  },
+  runnerRollBack: (onLine: (line: string) => void) => {
+    const onProgress = new Channel<RunnerProgress>();
+    onProgress.onmessage = (p) => onLine(p.line);
+    return invoke<string>("runner_roll_back", { onProgress });
+  },
   setupCheck: () => invoke<SetupView>("setup_check"),
   setupRun: (onEvent: (e: SetupEvent) => void) => {
     const onProgress = new Channel<SetupEvent>();

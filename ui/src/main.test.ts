@@ -102,6 +102,8 @@ beforeEach(async () => {
         return { link: "/usr/local/bin/builderbar", target: "/b/bin/builderbar", installed: true, needs_admin: true };
       case "uninstall_cli_tool":
         throw { message: "the administrator step was cancelled", hint: null, problems: [] };
+      case "runner_view":
+        return { generations: [], can_roll_back: false };
       case "plugin:event|listen":
         return 1;
       default:

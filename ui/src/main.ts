@@ -33,7 +33,13 @@ export function mount(app: HTMLElement) {
     nav.append(button);
   }
   app.append(nav, h("main", {}, ...panes.values()));
-  show("General");
+  // The menu opens the window at a section (`#advanced` for Update Builder).
+  const fromHash = () => SECTIONS.find((name) => `#${name.toLowerCase()}` === location.hash);
+  window.addEventListener("hashchange", () => {
+    const name = fromHash();
+    if (name) show(name);
+  });
+  show(fromHash() ?? "General");
   void model.load();
 }
 

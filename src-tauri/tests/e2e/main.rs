@@ -31,6 +31,9 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
         labels.iter().any(|l| l.starts_with("Quit BuilderBar")),
         "{labels:?}"
     );
+    for item in ["Update Builder…", "Roll Back Builder"] {
+        assert!(labels.iter().any(|l| l == item), "{item}: {labels:?}");
+    }
     h.save_text("tray-menu.txt", &labels.join("\n"));
 
     // Tray: Start → the state line reaches Ready (the health monitor logged
@@ -112,6 +115,15 @@ async fn the_app_runs_the_builder_from_its_menu_and_its_window() {
     })
     .await;
     h.x_screenshot("advanced-doctor").await;
+
+    // Advanced: the builder's system — generation 1, made by the first
+    // start, is current; nothing to roll back to yet.
+    until(Duration::from_secs(10), || async {
+        h.text("#generations")
+            .await
+            .contains("1 Current — the dev VM")
+    })
+    .await;
 
     // Advanced, then the tray: the command-line tool's link, made and
     // removed from the window, made again from the menu.

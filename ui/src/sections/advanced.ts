@@ -2,10 +2,12 @@ import { api, asUiError, describe } from "../api";
 import type { CliToolView } from "../bindings/CliToolView";
 import type { DoctorReport } from "../bindings/DoctorReport";
 import { h, replace } from "../dom";
+import { runnerPanel } from "./runner";
 
 const MARKS: Record<string, string> = { pass: "✓", fail: "✗", skip: "–" };
 
-/// The Advanced section: logs, the doctor's report (to read or to paste
+/// The Advanced section: the builder's system (generations, Update
+/// Builder, Roll Back), logs, the doctor's report (to read or to paste
 /// into a bug report), the command-line tool, and removing the builder.
 export function advanced(root: HTMLElement) {
   const error = h("p", { class: "error", role: "alert", id: "advanced-error" });
@@ -52,6 +54,8 @@ export function advanced(root: HTMLElement) {
 
   root.append(
     h("h2", {}, "Advanced"),
+    h("h3", {}, "Builder System"),
+    runnerPanel(),
     h("h3", {}, "Logs"),
     h("p", { class: "muted" }, "The builder's log holds BuilderBar's own messages and everything the VM printed."),
     h("button", { id: "open-logs", onclick: () => api.openLogs().catch(fail) }, "Open Logs"),
