@@ -369,6 +369,18 @@ pub fn runner_update(
     crate::generations::update::update(paths, request, &latest, on)
 }
 
+/// "Builder configuration file…" (`builderbar runner module set FILE |
+/// clear`): the user's NixOS module checked and kept (or forgotten), then
+/// applied like an update with the settings' nixpkgs.
+pub fn runner_module_change(
+    paths: &Paths,
+    change: &crate::generations::update::ModuleChange,
+    switch: &crate::generations::switch::SwitchOptions,
+    on: &mut dyn FnMut(crate::generations::update::UpdateEvent),
+) -> Result<crate::generations::update::Updated, crate::generations::update::ModuleChangeError> {
+    crate::generations::update::change_module(paths, change, switch, on)
+}
+
 /// Switches the builder back to its previous generation
 /// (`builderbar runner rollback`).
 pub fn runner_roll_back(

@@ -143,6 +143,12 @@ impl Paths {
         self.root.join("runner.nix")
     }
 
+    /// The user's NixOS module for the builder, as BuilderBar keeps it
+    /// (a checked copy; `nix::module`).
+    pub fn builder_module_file(&self) -> PathBuf {
+        self.root.join("builder-module.nix")
+    }
+
     /// The expression a successor is being built from (macOS); each
     /// generation keeps its own copy once made.
     pub fn successor_expr_file(&self) -> PathBuf {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use builderbar::generations::progress::Narrator;
 use builderbar::generations::successor::SuccessorRequest;
 use builderbar::generations::switch::{SwitchOptions, Switched};
-use builderbar::generations::update::UpdateRequest;
+use builderbar::generations::update::{ModuleChange, UpdateRequest};
 use builderbar::generations::{Generation, GenerationState};
 use builderbar::nix::expr::Pin;
 use builderbar::paths::Paths;
@@ -47,6 +47,10 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// The builder's own NixOS module (a configuration file imported after
+    /// BuilderBar's): checked, kept as a copy, and applied like an update
+    #[command(subcommand)]
+    Module(ModuleCommand),
     /// Switch the builder to a kept generation: stop it, start that
     /// generation's runner and wait until it is Ready; if it never is, go
     /// back to the generation it replaced
@@ -64,6 +68,26 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ModuleCommand {
+    /// Check FILE with Nix, keep a copy of it (later edits to FILE change
+    /// nothing until it is set again), and apply it
+    Set {
+        file: std::path::PathBuf,
+        /// Seconds the new generation may take to become Ready
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Forget the module and apply the builder without it
+    Clear {
+        /// Seconds the new generation may take to become Ready
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Say which module is kept, if any
+    Show,
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -131,6 +155,7 @@ pub fn run(command: Command) -> Result<()> {
                 }
             }
         }
+        Command::Module(command) => module(command)?,
         Command::Switch {
             generation,
             timeout,
@@ -185,6 +210,41 @@ fn report(switched: &Switched) {
             "Nix's database on the builder could not be checked; `builderbar logs` says why."
         ),
     }
+}
+
+/// `runner module show | set FILE | clear`.
+fn module(command: ModuleCommand) -> Result<()> {
+    let paths = Paths::from_env()?;
+    let (change, timeout) = match command {
+        ModuleCommand::Show => {
+            match builderbar::nix::module::current(&paths) {
+                Some(module) => println!(
+                    "{} (sha256 {}), imported after BuilderBar's own module.",
+                    module.path.display(),
+                    module.sha256
+                ),
+                None => println!("No builder configuration file is set."),
+            }
+            return Ok(());
+        }
+        ModuleCommand::Set { file, timeout } => (ModuleChange::Set(file), timeout),
+        ModuleCommand::Clear { timeout } => (ModuleChange::Clear, timeout),
+    };
+    let mut narrator = Narrator::default();
+    let updated = builderbar::actions::runner_module_change(
+        &paths,
+        &change,
+        &options(timeout),
+        &mut |event| tell(narrator.update(&event)),
+    )?;
+    match &updated.switched {
+        None => println!(
+            "The builder already runs this configuration (generation {}).",
+            updated.generation.number
+        ),
+        Some(switched) => report(switched),
+    }
+    Ok(())
 }
 
 /// Prints the narrator's lines on stderr.

@@ -111,15 +111,22 @@ pub fn build(
     if let Some(pin) = &request.nixpkgs {
         inputs.pin = pin.clone();
     }
+    let module = crate::nix::module::current(paths);
     wait_for_builder(paths, &settings, on)?;
     let before = Store::new(paths).list()?;
-    let about = format!("nixpkgs {}", inputs.pin.url());
+    let about = format!(
+        "nixpkgs {}{}",
+        inputs.pin.url(),
+        crate::nix::runner_build::module_words(module.as_ref())
+    );
     on(SuccessorEvent::Building {
         inputs: about.clone(),
     });
     let on_line = &mut |line| on(SuccessorEvent::Line(line));
     let generation = match source {
-        RunnerSource::Path(_) => build_on_mac(paths, &inputs, request.timeout, on_line)?,
+        RunnerSource::Path(_) => {
+            build_on_mac(paths, &inputs, module.as_ref(), request.timeout, on_line)?
+        }
         RunnerSource::DevVm => {
             let system = settings
                 .systems
@@ -130,6 +137,7 @@ pub fn build(
                 paths,
                 &system,
                 &inputs,
+                module.as_ref(),
                 settings.disk_mib,
                 request.timeout,
                 on_line,
@@ -174,20 +182,22 @@ fn wait_for_builder(
 fn build_on_mac(
     paths: &Paths,
     inputs: &RunnerInputs,
+    module: Option<&crate::nix::module::Module>,
     timeout: Duration,
     on: &mut dyn FnMut(BuildLine),
 ) -> Result<Generation, SuccessorError> {
     use crate::nix::{expr, runner_build, successor_build};
     let nix = runner_build::find_nix()
         .ok_or_else(|| SuccessorError::Build("Nix is not installed (no `nix` on PATH)".into()))?;
-    let expr = expr::successor_expression(inputs).map_err(SuccessorError::Pin)?;
+    let expr = expr::successor_expression(inputs, module.map(|m| m.path.as_path()))
+        .map_err(SuccessorError::Pin)?;
     let file = paths.successor_expr_file();
     crate::fsutil::write_atomic(&file, expr.as_bytes(), 0o644)
         .map_err(|e| SuccessorError::Build(format!("{}: {e}", file.display())))?;
     let out_path = successor_build::build_on_mac(&nix, &file, timeout, on)
         .map_err(|err| SuccessorError::Build(err.to_string()))?;
     Ok(runner_build::record_successor(
-        &nix, paths, inputs, &expr, &out_path,
+        &nix, paths, inputs, module, &expr, &out_path,
     )?)
 }
 
@@ -195,6 +205,7 @@ fn build_on_dev_vm(
     paths: &Paths,
     system: &str,
     inputs: &RunnerInputs,
+    module: Option<&crate::nix::module::Module>,
     disk_mib: u64,
     timeout: Duration,
     on: &mut dyn FnMut(BuildLine),
@@ -206,7 +217,12 @@ fn build_on_dev_vm(
     let sysroot: Option<PathBuf> = manifest.sysroot_dir();
     let host = crate::nix::test_build::HostNix::for_sysroot(sysroot.as_deref())
         .map_err(|err| SuccessorError::Build(err.to_string()))?;
-    let about = format!("nixpkgs {}", inputs.pin.url());
+    // The dev VM cannot apply a NixOS module: the generation records the
+    // one it was built with.
+    let about = match module {
+        Some(module) => format!("nixpkgs {}\nmodule {}", inputs.pin.url(), module.sha256),
+        None => format!("nixpkgs {}", inputs.pin.url()),
+    };
     let bytes = crate::nix::successor_build::build_on_dev_vm(&host, system, &about, timeout, on)
         .map_err(|err| SuccessorError::Build(err.to_string()))?;
     let layer = devvm::Layer {
@@ -220,7 +236,11 @@ fn build_on_dev_vm(
         &Store::new(paths),
         &devvm::default_cache_dir(),
         &layer,
-        &format!("{about}, built on the builder"),
+        &format!(
+            "nixpkgs {}{}, built on the builder",
+            inputs.pin.url(),
+            crate::nix::runner_build::module_words(module)
+        ),
         inputs.pin.url(),
         disk_mib,
     )?)

@@ -155,6 +155,69 @@ pub fn update(
     }
 }
 
+/// A change of the user's own NixOS module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleChange {
+    /// Check this file and keep a copy of it.
+    Set(std::path::PathBuf),
+    /// Forget the one kept.
+    Clear,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleChangeError {
+    /// Refused: nothing changed, the builder is untouched.
+    #[error(transparent)]
+    Module(#[from] crate::nix::module::ModuleError),
+    #[error(
+        "the builder configuration file is changed, but applying it failed: {0}. The builder goes on with the generation it ran; `builderbar runner update --nixpkgs PIN` applies the change later"
+    )]
+    Apply(#[source] Box<UpdateError>),
+}
+
+/// Sets or clears the user's module, then applies it the way an update
+/// does, with the settings' nixpkgs (the network is not asked): built by
+/// the running builder, switched to, proved by a test build.
+pub fn change_module(
+    paths: &Paths,
+    change: &ModuleChange,
+    switch: &SwitchOptions,
+    on: &mut dyn FnMut(UpdateEvent),
+) -> Result<Updated, ModuleChangeError> {
+    let settings = SettingsStore::open(paths)
+        .and_then(|store| store.load())
+        .map_err(|err| ModuleChangeError::Apply(Box::new(err.into())))?
+        .settings;
+    let pin = Pin::from_settings(&settings)
+        .map_err(|err| ModuleChangeError::Apply(Box::new(SuccessorError::Pin(err).into())))?;
+    match change {
+        ModuleChange::Set(file) => {
+            crate::nix::module::set(paths, file)?;
+        }
+        ModuleChange::Clear => {
+            crate::nix::module::clear(paths)?;
+        }
+    }
+    let request = UpdateRequest {
+        nixpkgs: Some(pin),
+        build_timeout: None,
+        switch: switch.clone(),
+    };
+    update(paths, &request, &NeverAsked, on).map_err(|err| ModuleChangeError::Apply(Box::new(err)))
+}
+
+/// A module change keeps the nixpkgs: nothing is asked of the network.
+struct NeverAsked;
+
+impl LatestNixpkgs for NeverAsked {
+    fn latest(&self, channel: &str) -> Result<Pin, LatestError> {
+        Err(LatestError::Unreachable {
+            url: channel.to_owned(),
+            reason: "a module change keeps the settings' nixpkgs".into(),
+        })
+    }
+}
+
 /// The test build through the host's Nix, where the wiring was installed.
 fn test_build(paths: &Paths) -> Result<TestBuildReport, TestBuildError> {
     let sysroot = crate::nix::apply::Manifest::load(&crate::nix::install::state_dir(paths))

@@ -136,16 +136,24 @@ pub enum Guard {
 /// holds `bin/run-nixos-vm`). Only host-side options are set, so nothing
 /// Linux has to be built: the guest comes from the binary cache.
 pub fn runner_expression(inputs: &RunnerInputs) -> Result<String, NixError> {
-    expression(inputs, Guard::Stock)
+    expression(inputs, Guard::Stock, None)
 }
 
 /// The expression for a successor built through the running builder
-/// ([`Guard::ThroughBuilder`]).
-pub fn successor_expression(inputs: &RunnerInputs) -> Result<String, NixError> {
-    expression(inputs, Guard::ThroughBuilder)
+/// ([`Guard::ThroughBuilder`]), with the user's own module (the copy
+/// BuilderBar keeps, `nix::module`) imported after BuilderBar's.
+pub fn successor_expression(
+    inputs: &RunnerInputs,
+    module: Option<&std::path::Path>,
+) -> Result<String, NixError> {
+    expression(inputs, Guard::ThroughBuilder, module)
 }
 
-fn expression(inputs: &RunnerInputs, guard: Guard) -> Result<String, NixError> {
+fn expression(
+    inputs: &RunnerInputs,
+    guard: Guard,
+    module: Option<&std::path::Path>,
+) -> Result<String, NixError> {
     let url = nix_string(inputs.pin.url())?;
     let RunnerInputs {
         memory_mib,
@@ -162,6 +170,13 @@ fn expression(inputs: &RunnerInputs, guard: Guard) -> Result<String, NixError> {
             ));
         }
     }
+    let user_module = match module {
+        Some(path) => format!(
+            "      # The user's own module (`builderbar runner module set`), after BuilderBar's.\n      (/. + {})\n",
+            nix_string(&path.to_string_lossy())?
+        ),
+        None => String::new(),
+    };
     let (about, value) = match guard {
         Guard::Stock => (STOCK_ABOUT, STOCK_VALUE),
         Guard::ThroughBuilder => (SUCCESSOR_ABOUT, SUCCESSOR_VALUE),
@@ -189,7 +204,7 @@ let
         # on 127.0.0.1 only, in QEMU_NET_OPTS. A port change rebuilds nothing.
         virtualisation.forwardPorts = lib.mkForce [ ];
       }})
-    ];
+{user_module}    ];
   }};
 {value}"#
     ))

@@ -117,6 +117,15 @@ pub fn printable(text: &str) -> String {
     out.trim_end().to_owned()
 }
 
+/// Each line of `text` made [`printable`], without empty ones and Nix's
+/// warnings.
+pub fn printable_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(printable)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("warning: "))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

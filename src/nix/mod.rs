@@ -18,6 +18,7 @@ pub mod expr;
 pub mod install;
 pub mod internal_json;
 pub mod manifest;
+pub mod module;
 pub mod nix_errors;
 pub mod plan;
 pub mod render;

@@ -43,6 +43,23 @@ pub fn cache_key(inputs: &RunnerInputs) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A successor's identity: the runner's cache key, and the user's module
+/// when there is one (without one, the same runner as a first one built
+/// from the same pin).
+pub fn successor_identity(inputs: &RunnerInputs, module: Option<&super::module::Module>) -> String {
+    match module {
+        Some(module) => format!("{} module {}", cache_key(inputs), module.sha256),
+        None => cache_key(inputs),
+    }
+}
+
+/// ", with your module 0123abcd" for people, or nothing.
+pub fn module_words(module: Option<&super::module::Module>) -> String {
+    module
+        .map(|m| format!(", with your module {}", &m.sha256[..m.sha256.len().min(12)]))
+        .unwrap_or_default()
+}
+
 /// `nix` on PATH, else the default profile's.
 pub fn find_nix() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
@@ -146,16 +163,18 @@ pub fn record_successor(
     nix: &Path,
     paths: &Paths,
     inputs: &RunnerInputs,
+    module: Option<&super::module::Module>,
     expr: &str,
     out_path: &Path,
 ) -> Result<Generation, GenerationError> {
     let nix_store = nix.with_file_name("nix-store");
     Store::new(paths).add(Candidate {
         nixpkgs: Some(inputs.pin.url().to_owned()),
-        identity: cache_key(inputs),
+        identity: successor_identity(inputs, module),
         built_from: format!(
-            "nixpkgs {}, recipe {RECIPE_VERSION}, built through the builder",
-            inputs.pin.url()
+            "nixpkgs {}, recipe {RECIPE_VERSION}{}, built through the builder",
+            inputs.pin.url(),
+            module_words(module)
         ),
         make: &mut |dir| {
             let expr_file = dir.join("runner.nix");

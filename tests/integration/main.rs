@@ -8,6 +8,7 @@
 mod support;
 
 mod apply_wiring;
+mod builder_module;
 mod cli_tool;
 mod dev_runner_cli;
 mod dev_vm;

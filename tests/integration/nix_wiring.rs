@@ -165,7 +165,7 @@ fn a_setting_that_would_change_the_guest_stops_evaluation_with_the_reason() {
 /// nixpkgs' own evaluates to its runner.
 #[test]
 fn a_successor_lets_a_changed_guest_through_to_its_runner() {
-    let expr = successor_expression(&inputs()).unwrap();
+    let expr = successor_expression(&inputs(), None).unwrap();
     let out = parses(&expr);
     assert!(out.status.success(), "{}", ssh::stderr(&out));
     golden("runner-successor.nix", &expr);
@@ -180,6 +180,47 @@ fn a_successor_lets_a_changed_guest_through_to_its_runner() {
         .output()
         .unwrap();
     assert_eq!(ssh::stdout(&system).trim(), "aarch64-darwin", "{drv}");
+}
+
+/// The user's module (the copy BuilderBar keeps, in a folder with a space
+/// in its name, as macOS's Application Support is) is imported after
+/// BuilderBar's own: it changes the guest, and the stock guard would have
+/// refused it.
+#[test]
+fn the_users_module_is_imported_after_ours_and_changes_the_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Application Support/BuilderBar");
+    std::fs::create_dir_all(&folder).unwrap();
+    let module = folder.join("builder-module.nix");
+    std::fs::write(
+        &module,
+        "{ config, lib, pkgs, ... }:\n{\n  boot.kernelModules = [ \"kvm-amd\" ];\n}\n",
+    )
+    .unwrap();
+    let with_module = successor_expression(&inputs(), Some(&module)).unwrap();
+    let out = parses(&with_module);
+    assert!(out.status.success(), "{}", ssh::stderr(&out));
+    let ours = with_module.find("virtualisation.forwardPorts").unwrap();
+    let theirs = with_module.find("builder-module.nix").unwrap();
+    assert!(ours < theirs, "imported after BuilderBar's module");
+    golden(
+        "runner-successor-module.nix",
+        &with_module.replace(dir.path().to_str().unwrap(), "/HOME"),
+    );
+
+    let vm = |expr: &str| {
+        let out = instantiate(dir.path(), "nixpkgs", expr);
+        assert!(out.status.success(), "{}", ssh::stderr(&out));
+        let drv = ssh::stdout(&out).trim().to_owned();
+        let toplevel = private_nix(dir.path(), "nix-store")
+            .args(["--query", "--binding", "toplevel"])
+            .arg(&drv)
+            .output()
+            .unwrap();
+        ssh::stdout(&toplevel).trim().to_owned()
+    };
+    let plain = vm(&successor_expression(&inputs(), None).unwrap());
+    assert_ne!(vm(&with_module), plain, "the module reaches the guest");
 }
 
 #[test]

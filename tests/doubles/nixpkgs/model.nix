@@ -28,11 +28,21 @@ let
 
   guestSystem = builtins.replaceStrings [ "darwin" ] [ "linux" ] system;
 
+  # A module is a function of the module arguments, an attribute set, or
+  # a path to a file holding either (the user's own module, imported
+  # after BuilderBar's).
+  call = module:
+    if builtins.isPath module then call (import module)
+    else if builtins.isFunction module then module { inherit lib; config = { }; pkgs = { }; }
+    else module;
+
   evaluate = modules:
     let
-      cfg = builtins.foldl' update defaults (map (module: module { inherit lib; }) modules);
+      cfg = builtins.foldl' update defaults (map call modules);
       v = cfg.virtualisation;
+      # Every option but the host-side virtualisation ones shapes the guest.
       guest = { user = "builder"; authorizedKeys = "/var/keys/%u_ed25519.pub"; }
+        // { options = builtins.removeAttrs cfg [ "virtualisation" ]; }
         // (if memoryReachesGuest then { inherit (v.darwin-builder) memorySize; } else { });
       toplevel = derivation {
         name = "nixos-system-builder";
