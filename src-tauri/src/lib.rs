@@ -45,6 +45,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>, state: AppState) ->
             runner::runner_view,
             runner::runner_update,
             runner::runner_roll_back,
+            runner::runner_module,
             setup::setup_check,
             setup::setup_run,
         ])

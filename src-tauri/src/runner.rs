@@ -31,12 +31,14 @@ pub struct GenerationRow {
     pub reason: Option<String>,
 }
 
-/// The generations, newest first, and whether there is one to go back to.
+/// The generations, newest first, whether there is one to go back to, and
+/// the builder configuration file kept (its digest's first characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[ts(export, export_to = "../../ui/src/bindings/")]
 pub struct RunnerView {
     pub generations: Vec<GenerationRow>,
     pub can_roll_back: bool,
+    pub module: Option<String>,
 }
 
 /// One line of an update's or a rollback's progress.
@@ -55,6 +57,8 @@ fn ui_error(err: impl std::fmt::Display) -> UiError {
 pub fn view(paths: &Paths) -> Result<RunnerView> {
     let generations = builderbar::actions::runner_generations(paths).map_err(ui_error)?;
     Ok(RunnerView {
+        module: builderbar::nix::module::current(paths)
+            .map(|m| m.sha256.chars().take(12).collect()),
         can_roll_back: generations
             .iter()
             .any(|g| g.state == GenerationState::Previous),
@@ -110,6 +114,45 @@ pub async fn runner_update<R: Runtime>(
         None => format!(
             "The builder already runs {} (generation {}).",
             updated.pin.url(),
+            updated.generation.number
+        ),
+        Some(switched) => format!(
+            "The builder runs generation {} ({}), Ready after {} s, and the test build passed.",
+            updated.generation.number,
+            updated.generation.built_from,
+            switched.ready_after.as_secs()
+        ),
+    })
+}
+
+/// "Builder Configuration File…": the file the window read (`name`,
+/// `text`) checked by Nix and kept, or (`text` null) the one kept
+/// forgotten; then applied like an update with the settings' nixpkgs.
+#[tauri::command]
+pub async fn runner_module<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+    text: Option<String>,
+    on_progress: Channel<RunnerProgress>,
+) -> Result<String> {
+    use builderbar::generations::update::ModuleChange;
+    let change = match text {
+        Some(text) => ModuleChange::SetText { name, text },
+        None => ModuleChange::Clear,
+    };
+    let mut narrator = Narrator::default();
+    let changed = builderbar::actions::runner_module_change(
+        &state.paths,
+        &change,
+        &SwitchOptions::default(),
+        &mut |event| send(&on_progress, narrator.update(&event)),
+    );
+    crate::tray::refresh(&app);
+    let updated = changed.map_err(ui_error)?;
+    Ok(match &updated.switched {
+        None => format!(
+            "The builder already runs this configuration (generation {}).",
             updated.generation.number
         ),
         Some(switched) => format!(

@@ -160,6 +160,8 @@ pub fn update(
 pub enum ModuleChange {
     /// Check this file and keep a copy of it.
     Set(std::path::PathBuf),
+    /// Check this text (a file the window read, named `name`) and keep it.
+    SetText { name: String, text: String },
     /// Forget the one kept.
     Clear,
 }
@@ -193,6 +195,9 @@ pub fn change_module(
     match change {
         ModuleChange::Set(file) => {
             crate::nix::module::set(paths, file)?;
+        }
+        ModuleChange::SetText { name, text } => {
+            crate::nix::module::set_bytes(paths, std::path::Path::new(name), text.as_bytes())?;
         }
         ModuleChange::Clear => {
             crate::nix::module::clear(paths)?;

@@ -73,7 +73,33 @@ pub fn current(paths: &Paths) -> Option<Module> {
 /// Checks `file` and keeps a copy of it (replacing the one kept). Nothing
 /// is kept when it is refused.
 pub fn set(paths: &Paths, file: &Path) -> Result<Module, ModuleError> {
-    let bytes = read(file)?;
+    let unreadable = |source| ModuleError::Unreadable {
+        path: file.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(file).map_err(unreadable)?;
+    if meta.len() > MAX_BYTES {
+        return Err(ModuleError::TooLarge {
+            path: file.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(file).map_err(unreadable)?;
+    set_bytes(paths, file, &bytes)
+}
+
+/// Checks `bytes` (the window's file, read by the web view; `shown` names
+/// it in errors) and keeps them, as [`set`] does.
+pub fn set_bytes(paths: &Paths, shown: &Path, bytes: &[u8]) -> Result<Module, ModuleError> {
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(ModuleError::TooLarge {
+            path: shown.to_path_buf(),
+        });
+    }
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ModuleError::NotText {
+            path: shown.to_path_buf(),
+        });
+    }
     let kept = paths.builder_module_file();
     let folder = kept.parent().unwrap_or(paths.root());
     std::fs::create_dir_all(folder).map_err(|source| ModuleError::Keep {
@@ -83,18 +109,18 @@ pub fn set(paths: &Paths, file: &Path) -> Result<Module, ModuleError> {
     // Checked as the copy that will be kept, under a name of its own: the
     // original may change meanwhile, the copy does not.
     let staged = Staged(folder.join(format!(".builder-module-{}.nix", std::process::id())));
-    std::fs::write(&staged.0, &bytes).map_err(|source| ModuleError::Keep {
+    std::fs::write(&staged.0, bytes).map_err(|source| ModuleError::Keep {
         path: staged.0.clone(),
         source,
     })?;
-    check(&staged.0, file)?;
-    crate::fsutil::write_atomic(&kept, &bytes, 0o644).map_err(|source| ModuleError::Keep {
+    check(&staged.0, shown)?;
+    crate::fsutil::write_atomic(&kept, bytes, 0o644).map_err(|source| ModuleError::Keep {
         path: kept.clone(),
         source,
     })?;
     Ok(Module {
         path: kept,
-        sha256: digest(&bytes),
+        sha256: digest(bytes),
     })
 }
 
@@ -115,26 +141,6 @@ pub fn clear(paths: &Paths) -> Result<bool, ModuleError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(source) => Err(ModuleError::Keep { path: kept, source }),
     }
-}
-
-fn read(file: &Path) -> Result<Vec<u8>, ModuleError> {
-    let unreadable = |source| ModuleError::Unreadable {
-        path: file.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(file).map_err(unreadable)?;
-    if meta.len() > MAX_BYTES {
-        return Err(ModuleError::TooLarge {
-            path: file.to_path_buf(),
-        });
-    }
-    let bytes = std::fs::read(file).map_err(unreadable)?;
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err(ModuleError::NotText {
-            path: file.to_path_buf(),
-        });
-    }
-    Ok(bytes)
 }
 
 /// Nix's own checks of `staged`; errors name `shown` (the user's file).

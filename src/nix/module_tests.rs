@@ -128,3 +128,17 @@ fn an_undefined_name_is_a_parse_error_with_its_line() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn text_from_the_window_is_checked_the_same_way_and_named_as_the_user_chose_it() {
+    let (_dir, paths) = paths();
+    let err = set_bytes(&paths, Path::new("builder.nix"), b"{ x = ; }\n").unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.starts_with("builder.nix does not parse as Nix (line 1)"),
+        "{said}"
+    );
+    assert_eq!(current(&paths), None);
+    let kept = set_bytes(&paths, Path::new("builder.nix"), b"{ ... }: { }\n").unwrap();
+    assert_eq!(std::fs::read(&kept.path).unwrap(), b"{ ... }: { }\n");
+}

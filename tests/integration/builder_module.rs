@@ -6,12 +6,9 @@
 //! (`/etc/builderbar-generation`), built on the running builder, switched
 //! to and proved by a test build.
 
-use std::time::Duration;
-
 use crate::generations::{generations, state_of};
-use crate::remote_build::{install, sysroot};
+use crate::successor::wired_service;
 use crate::support::home::Home;
-use crate::support::services::{Launchd, wait_ssh};
 use crate::support::ssh;
 
 #[test]
@@ -51,11 +48,7 @@ fn a_file_that_does_not_parse_is_refused_naming_its_line_and_nothing_changes() {
 #[test]
 fn a_module_is_kept_as_a_copy_and_applied_through_a_new_generation() {
     let home = Home::new();
-    let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
-    wait_ssh(&home, Duration::from_secs(120));
-    let root = sysroot("");
-    install(&home, root.path());
+    let (launchd, _root) = wired_service(&home);
     let dir = tempfile::tempdir().unwrap();
     let mine = dir.path().join("builder.nix");
     std::fs::write(

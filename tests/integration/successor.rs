@@ -19,14 +19,21 @@ use crate::support::ssh;
 const PIN: &str = "nixos-25.05";
 const PIN_URL: &str = "https://github.com/NixOS/nixpkgs/archive/nixos-25.05.tar.gz";
 
+/// The service (launchd played by its double) running the dev VM, and Nix
+/// wired to it under a fresh sysroot (kept while the TempDir lives).
+pub(crate) fn wired_service(home: &Home) -> (Launchd<'_>, tempfile::TempDir) {
+    let launchd = Launchd::new(home);
+    launchd.cli_ok(&["start"]);
+    wait_ssh(home, Duration::from_secs(120));
+    let root = sysroot("");
+    install(home, root.path());
+    (launchd, root)
+}
+
 #[test]
 fn the_running_builder_builds_its_successor_and_a_switch_starts_it() {
     let home = Home::new();
-    let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
-    wait_ssh(&home, Duration::from_secs(120));
-    let root = sysroot("");
-    install(&home, root.path());
+    let (launchd, _root) = wired_service(&home);
     let guest_host = home.ssh_ok("cat /proc/sys/kernel/hostname");
 
     let out = launchd.cli(&["runner", "build", "--nixpkgs", PIN, "--timeout", "600"]);

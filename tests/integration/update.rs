@@ -12,9 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::generations::{generations, state_of};
-use crate::remote_build::{install, sysroot};
+use crate::successor::wired_service;
 use crate::support::home::Home;
-use crate::support::services::{Launchd, wait_ssh};
 use crate::support::ssh;
 use crate::support::wait;
 
@@ -73,11 +72,7 @@ impl Drop for Channels {
 #[test]
 fn an_update_builds_switches_and_proves_the_newest_cached_nixpkgs() {
     let home = Home::new();
-    let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
-    wait_ssh(&home, Duration::from_secs(120));
-    let root = sysroot("");
-    install(&home, root.path());
+    let (launchd, _root) = wired_service(&home);
     let channels = Channels::start();
     let update = || {
         launchd
@@ -140,11 +135,7 @@ fn an_update_builds_switches_and_proves_the_newest_cached_nixpkgs() {
 #[test]
 fn an_update_whose_test_build_fails_goes_back_to_the_generation_before() {
     let home = Home::new();
-    let launchd = Launchd::new(&home);
-    launchd.cli_ok(&["start"]);
-    wait_ssh(&home, Duration::from_secs(120));
-    let root = sysroot("");
-    install(&home, root.path());
+    let (launchd, root) = wired_service(&home);
     let machines = root.path().join("etc/nix/machines");
     let store = builderbar::generations::Store::at(&home.root().join("generations"));
 

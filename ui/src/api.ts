@@ -52,6 +52,12 @@ export const api = {
     onProgress.onmessage = (p) => onLine(p.line);
     return invoke<string>("runner_update", { nixpkgs: nixpkgs || null, onProgress });
   },
+  // `text` null: forget the builder configuration file kept.
+  runnerModule: (name: string, text: string | null, onLine: (line: string) => void) => {
+    const onProgress = new Channel<RunnerProgress>();
+    onProgress.onmessage = (p) => onLine(p.line);
+    return invoke<string>("runner_module", { name, text, onProgress });
+  },
   runnerRollBack: (onLine: (line: string) => void) => {
     const onProgress = new Channel<RunnerProgress>();
     onProgress.onmessage = (p) => onLine(p.line);

@@ -10,6 +10,7 @@ const before: RunnerView = {
     { number: 1, state: "current", built_from: "nixpkgs nixpkgs-25.05-darwin, recipe 3", made_at: "2026-12-01T10:00:00Z", reason: null },
   ],
   can_roll_back: false,
+  module: null,
 };
 const after: RunnerView = {
   generations: [
@@ -17,6 +18,7 @@ const after: RunnerView = {
     { number: 1, state: "previous", built_from: "nixpkgs nixpkgs-25.05-darwin, recipe 3", made_at: "2026-12-01T10:00:00Z", reason: null },
   ],
   can_roll_back: true,
+  module: "0123456789ab",
 };
 
 let current = before;
@@ -47,6 +49,9 @@ beforeEach(async () => {
         current = after;
         return "The builder runs generation 2 (nixpkgs 0123abc), Ready after 30 s, and the test build passed.";
       }
+      case "runner_module":
+        current = after;
+        return "The builder runs generation 2 (nixpkgs x, with your module 0123456789ab), Ready after 20 s, and the test build passed.";
       case "plugin:event|listen":
         return 1;
       case "cli_tool":
@@ -95,6 +100,24 @@ describe("Builder System", () => {
     expect($("#generations").textContent).toContain("2 Current");
     expect($("#generations").textContent).toContain("1 Previous");
     expect($<HTMLButtonElement>("#roll-back").disabled).toBe(false);
+  });
+
+  it("applies a configuration file as the window read it, then says it is in use", async () => {
+    expect($("#module-state").textContent).toContain("No configuration file of your own");
+    expect($("#clear-module").hidden).toBe(true);
+    const picker = $<HTMLInputElement>("#module-file");
+    // What the web view hands over: a name and the text (this test
+    // environment's File has no text()).
+    const file = { name: "builder.nix", text: async () => '{ ... }: { boot.kernelModules = [ "kvm" ]; }\n' };
+    Object.defineProperty(picker, "files", { value: [file], configurable: true });
+    picker.dispatchEvent(new Event("change"));
+    await vi.runAllTimersAsync();
+    const sent = calls.find((c) => c.cmd === "runner_module")?.args as { name: string; text: string | null };
+    expect(sent.name).toBe("builder.nix");
+    expect(sent.text).toContain("kvm");
+    expect($("#runner-result").textContent).toContain("with your module");
+    expect($("#module-state").textContent).toContain("0123456789ab");
+    expect($("#clear-module").hidden).toBe(false);
   });
 
   it("says why an update failed and keeps the list as it was", async () => {

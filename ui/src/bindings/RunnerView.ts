@@ -2,6 +2,7 @@
 import type { GenerationRow } from "./GenerationRow";
 
 /**
- * The generations, newest first, and whether there is one to go back to.
+ * The generations, newest first, whether there is one to go back to, and
+ * the builder configuration file kept (its digest's first characters).
  */
-export type RunnerView = { generations: Array<GenerationRow>, can_roll_back: boolean, };
+export type RunnerView = { generations: Array<GenerationRow>, can_roll_back: boolean, module: string | null, };

@@ -26,6 +26,10 @@ export function runnerPanel(): HTMLElement {
   });
   const update = h("button", { id: "update-builder" }, "Update Builder");
   const rollBack = h("button", { id: "roll-back", disabled: true }, "Roll Back");
+  const moduleState = h("p", { class: "muted", id: "module-state" });
+  const picker = h("input", { id: "module-file", type: "file", accept: ".nix", hidden: true });
+  const chooseModule = h("button", { id: "choose-module", onclick: () => picker.click() }, "Builder Configuration File…");
+  const clearModule = h("button", { id: "clear-module", hidden: true }, "Stop Using It");
 
   const show = (view: RunnerView) => {
     replace(
@@ -43,6 +47,10 @@ export function runnerPanel(): HTMLElement {
           )),
     );
     rollBack.disabled = !view.can_roll_back;
+    moduleState.textContent = view.module
+      ? `Your NixOS module is applied after BuilderBar's (a copy, ${view.module}…): editing the file changes nothing until you choose it again.`
+      : "No configuration file of your own: the builder is nixpkgs' with BuilderBar's settings.";
+    clearModule.hidden = !view.module;
   };
   const reload = () => api.runnerView().then(show, (err) => (error.textContent = describe(asUiError(err))));
 
@@ -55,6 +63,7 @@ export function runnerPanel(): HTMLElement {
     log.hidden = false;
     update.disabled = true;
     rollBack.disabled = true;
+    chooseModule.disabled = true;
     try {
       result.textContent = await action((line) => {
         log.textContent += `${line}\n`;
@@ -65,10 +74,24 @@ export function runnerPanel(): HTMLElement {
     } finally {
       busy = false;
       update.disabled = false;
+      chooseModule.disabled = false;
       await reload();
     }
   };
   update.onclick = () => run((onLine) => api.runnerUpdate(nixpkgs.value.trim(), onLine));
+  // The file is read here; Nix checks it before anything changes, and a
+  // refused one leaves the builder as it is.
+  picker.onchange = async () => {
+    const file = picker.files?.[0];
+    picker.value = "";
+    if (!file) return;
+    const text = await file.text();
+    await run((onLine) => api.runnerModule(file.name, text, onLine));
+  };
+  clearModule.onclick = () => {
+    if (!confirm("Stop using your configuration file and apply the builder without it?")) return;
+    void run((onLine) => api.runnerModule("", null, onLine));
+  };
   rollBack.onclick = () => {
     if (!confirm("Go back to the previous builder generation?")) return;
     void run((onLine) => api.runnerRollBack(onLine));
@@ -90,6 +113,8 @@ export function runnerPanel(): HTMLElement {
     ),
     list,
     h("div", { class: "row" }, nixpkgs, update, rollBack),
+    moduleState,
+    h("div", { class: "row" }, chooseModule, clearModule, picker),
     log,
     result,
     error,
