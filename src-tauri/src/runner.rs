@@ -110,19 +110,8 @@ pub async fn runner_update<R: Runtime>(
     });
     crate::tray::refresh(&app);
     let updated = updated.map_err(ui_error)?;
-    Ok(match &updated.switched {
-        None => format!(
-            "The builder already runs {} (generation {}).",
-            updated.pin.url(),
-            updated.generation.number
-        ),
-        Some(switched) => format!(
-            "The builder runs generation {} ({}), Ready after {} s, and the test build passed.",
-            updated.generation.number,
-            updated.generation.built_from,
-            switched.ready_after.as_secs()
-        ),
-    })
+    let already = format!("The builder already runs {}", updated.pin.url());
+    Ok(outcome(&updated, &already))
 }
 
 /// "Builder Configuration File…": the file the window read (`name`,
@@ -150,18 +139,24 @@ pub async fn runner_module<R: Runtime>(
     );
     crate::tray::refresh(&app);
     let updated = changed.map_err(ui_error)?;
-    Ok(match &updated.switched {
-        None => format!(
-            "The builder already runs this configuration (generation {}).",
-            updated.generation.number
-        ),
+    Ok(outcome(
+        &updated,
+        "The builder already runs this configuration",
+    ))
+}
+
+/// What an update or a module change did, in a sentence; `already` says
+/// it when nothing needed switching.
+fn outcome(updated: &builderbar::generations::update::Updated, already: &str) -> String {
+    match &updated.switched {
+        None => format!("{already} (generation {}).", updated.generation.number),
         Some(switched) => format!(
             "The builder runs generation {} ({}), Ready after {} s, and the test build passed.",
             updated.generation.number,
             updated.generation.built_from,
             switched.ready_after.as_secs()
         ),
-    })
+    }
 }
 
 /// Roll Back: the generation before, started and proved Ready.

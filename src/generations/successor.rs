@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{Generation, GenerationError, Store};
+use super::{Candidate, Generation, GenerationError, GenerationState, Store};
 use crate::health::{self, BuilderState, ProbeChoices};
 use crate::nix::expr::{Pin, RunnerInputs};
 pub use crate::nix::successor_build::BuildLine;
@@ -244,4 +244,50 @@ fn build_on_dev_vm(
         inputs.pin.url(),
         disk_mib,
     )?)
+}
+
+/// The store's part in keeping successors: one not tried yet, and one
+/// that ran but did not do its job.
+impl Store {
+    /// Keeps `candidate` as a generation not tried yet ([`GenerationState::Built`]),
+    /// beside the current one, which stays current; a switch to it tries
+    /// it. An older one not tried yet is dropped (one successor at a time),
+    /// and so is a failed one with the same identity (it is tried again);
+    /// one kept with the same identity otherwise is returned as it is.
+    pub fn add(&self, candidate: Candidate<'_>) -> Result<Generation, GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        if let Some(kept) = store.generations.iter().find(|g| {
+            g.identity == candidate.identity
+                && g.runner.is_file()
+                && !matches!(g.state, GenerationState::Failed { .. })
+        }) {
+            return Ok(kept.clone());
+        }
+        let dropped: Vec<u32> = store
+            .generations
+            .iter()
+            .filter(|g| g.state == GenerationState::Built || g.identity == candidate.identity)
+            .map(|g| g.number)
+            .collect();
+        let made = self.make(&store, candidate, GenerationState::Built)?;
+        store.generations.push(made.clone());
+        self.drop_and_write(store, dropped)?;
+        Ok(made)
+    }
+
+    /// Marks the generation `number`, not current, failed for `reason`
+    /// (it ran, but did not do its job: an update's test build failed).
+    pub fn mark_failed(&self, number: u32, reason: &str) -> Result<(), GenerationError> {
+        let (_lock, mut store) = self.locked()?;
+        let generation = store
+            .generations
+            .iter_mut()
+            .find(|g| g.number == number && g.state != GenerationState::Current)
+            .ok_or(GenerationError::NoSuch(number))?;
+        generation.state = GenerationState::Failed {
+            reason: reason.to_owned(),
+            last_log: Vec::new(),
+        };
+        self.write(&store)
+    }
 }

@@ -22,6 +22,7 @@ mod nix_wiring;
 mod notifications;
 mod on_demand;
 mod remote_build;
+mod runner_expr;
 mod security;
 mod service;
 mod settings_store;
